@@ -1,0 +1,2 @@
+/* common/chap.c: not yet implemented. */
+#include "config.h"

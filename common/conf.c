@@ -1,0 +1,2 @@
+/* common/conf.c: not yet implemented. */
+#include "config.h"

@@ -1,0 +1,2 @@
+/* common/crc32c.c: not yet implemented. */
+#include "config.h"

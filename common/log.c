@@ -1,0 +1,2 @@
+/* common/log.c: not yet implemented. */
+#include "config.h"

@@ -1,0 +1,2 @@
+/* common/pdu.c: not yet implemented. */
+#include "config.h"

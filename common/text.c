@@ -1,0 +1,2 @@
+/* common/text.c: not yet implemented. */
+#include "config.h"

@@ -1,0 +1,2 @@
+/* initiator/config.c: not yet implemented. */
+#include "config.h"

@@ -1,0 +1,4 @@
+/* initiator/config.h: not yet implemented. */
+#ifndef BALLAST_INITIATOR_CONFIG_H
+#define BALLAST_INITIATOR_CONFIG_H
+#endif

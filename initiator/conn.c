@@ -1,0 +1,2 @@
+/* initiator/conn.c: not yet implemented. */
+#include "config.h"

@@ -1,0 +1,2 @@
+/* initiator/control.c: not yet implemented. */
+#include "config.h"

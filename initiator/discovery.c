@@ -1,0 +1,2 @@
+/* initiator/discovery.c: not yet implemented. */
+#include "config.h"

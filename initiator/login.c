@@ -1,0 +1,2 @@
+/* initiator/login.c: not yet implemented. */
+#include "config.h"

@@ -1,0 +1,2 @@
+/* initiator/nbd.c: not yet implemented. */
+#include "config.h"

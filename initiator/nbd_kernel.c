@@ -1,0 +1,2 @@
+/* initiator/nbd_kernel.c: not yet implemented. */
+#include "config.h"

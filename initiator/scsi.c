@@ -1,0 +1,2 @@
+/* initiator/scsi.c: not yet implemented. */
+#include "config.h"

@@ -1,0 +1,2 @@
+/* initiator/session.c: not yet implemented. */
+#include "config.h"

@@ -1,0 +1,2 @@
+/* initiator/ublk.c: not yet implemented. */
+#include "config.h"

@@ -1,0 +1,4 @@
+/* initiator/ublk.h: not yet implemented. */
+#ifndef BALLAST_INITIATOR_UBLK_H
+#define BALLAST_INITIATOR_UBLK_H
+#endif

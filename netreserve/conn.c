@@ -1,0 +1,2 @@
+/* netreserve/conn.c: not yet implemented. */
+#include "config.h"

@@ -1,0 +1,2 @@
+/* netreserve/footprint.c: not yet implemented. */
+#include "config.h"

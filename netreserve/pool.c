@@ -1,0 +1,2 @@
+/* netreserve/pool.c: not yet implemented. */
+#include "config.h"

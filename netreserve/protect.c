@@ -1,0 +1,2 @@
+/* netreserve/protect.c: not yet implemented. */
+#include "config.h"

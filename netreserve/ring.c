@@ -1,0 +1,2 @@
+/* netreserve/ring.c: not yet implemented. */
+#include "config.h"

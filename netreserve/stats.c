@@ -1,0 +1,2 @@
+/* netreserve/stats.c: not yet implemented. */
+#include "config.h"

@@ -1,0 +1,2 @@
+/* target/backstore.c: not yet implemented. */
+#include "config.h"

@@ -1,0 +1,4 @@
+/* target/backstore.h: not yet implemented. */
+#ifndef BALLAST_TARGET_BACKSTORE_H
+#define BALLAST_TARGET_BACKSTORE_H
+#endif

@@ -1,0 +1,2 @@
+/* target/backstore_file.c: not yet implemented. */
+#include "config.h"

@@ -1,0 +1,2 @@
+/* target/backstore_mem.c: not yet implemented. */
+#include "config.h"

@@ -1,0 +1,2 @@
+/* target/backstore_null.c: not yet implemented. */
+#include "config.h"

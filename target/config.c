@@ -1,0 +1,2 @@
+/* target/config.c: not yet implemented. */
+#include "config.h"

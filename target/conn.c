@@ -1,0 +1,2 @@
+/* target/conn.c: not yet implemented. */
+#include "config.h"

@@ -1,0 +1,2 @@
+/* target/control.c: not yet implemented. */
+#include "config.h"

@@ -1,0 +1,2 @@
+/* target/login.c: not yet implemented. */
+#include "config.h"

@@ -1,0 +1,2 @@
+/* target/portal.c: not yet implemented. */
+#include "config.h"

@@ -1,0 +1,2 @@
+/* target/pr.c: not yet implemented. */
+#include "config.h"

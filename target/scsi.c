@@ -1,0 +1,2 @@
+/* target/scsi.c: not yet implemented. */
+#include "config.h"

@@ -1,0 +1,2 @@
+/* target/session.c: not yet implemented. */
+#include "config.h"

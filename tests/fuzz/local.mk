@@ -1,0 +1,22 @@
+# Fuzz targets: LLVMFuzzerTestOneInput() in tests/fuzz/fuzz-*.c. With --enable-libfuzzer they
+# link libFuzzer (clang); otherwise replay.c feeds every file of the target's corpus to it, so
+# `make check` replays the corpora with any compiler.
+FUZZ_TARGETS = tests/fuzz/fuzz-pdu tests/fuzz/fuzz-text
+FUZZ_CFLAGS = $(AM_CFLAGS) $(URING_CFLAGS) $(CRYPTO_CFLAGS)
+if LIBFUZZER
+FUZZ_CFLAGS += -fsanitize=fuzzer
+FUZZ_DRIVER =
+noinst_PROGRAMS += $(FUZZ_TARGETS)
+else
+FUZZ_DRIVER = tests/fuzz/replay.c
+check_PROGRAMS += $(FUZZ_TARGETS)
+endif
+TESTS += tests/fuzz/replay-corpora.sh
+EXTRA_DIST += tests/fuzz/replay-corpora.sh tests/fuzz/corpus tests/fuzz/fuzz.h
+
+tests_fuzz_fuzz_pdu_SOURCES = tests/fuzz/fuzz-pdu.c $(FUZZ_DRIVER)
+tests_fuzz_fuzz_pdu_CFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_pdu_LDADD = $(COMMON_LIBS)
+tests_fuzz_fuzz_text_SOURCES = tests/fuzz/fuzz-text.c $(FUZZ_DRIVER)
+tests_fuzz_fuzz_text_CFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_text_LDADD = $(COMMON_LIBS)

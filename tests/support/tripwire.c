@@ -1,0 +1,2 @@
+/* LD_PRELOAD allocation tripwire: not yet implemented. */
+#include "config.h"
