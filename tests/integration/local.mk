@@ -1,1 +1,8 @@
 # tests/integration: shell tests run by the automake harness (0 pass, 77 skip, 99 error).
+
+# nbd engine (initiator/nbd.c) against real clients through a test RAM-disk server.
+check_PROGRAMS += tests/support/nbd-memserver
+tests_support_nbd_memserver_SOURCES = tests/support/nbd-memserver.c initiator/nbd.c initiator/nbd.h
+tests_support_nbd_memserver_CFLAGS = $(AM_CFLAGS)
+TESTS += tests/integration/nbd-engine.sh
+dist_check_SCRIPTS += tests/integration/nbd-engine.sh
