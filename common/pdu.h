@@ -321,11 +321,26 @@ const char *pdu_opcode_str(uint8_t opcode);
  * -EBADMSG with *err describing the defect (err may be NULL). On error *h holds what could be
  * decoded (opcode, itt) so that a Reject or a response can still be built.
  * Thread: any. Never blocks or allocates.
+ *
+ * For a known opcode every field of its union member is decoded even on error. Checks run in
+ * this order: opcode, direction, I bit, AHS, data segment, opcode-specific fields. err->reject
+ * is PROTOCOL_ERROR except: UNKNOWN_OPCODE -> CMD_NOT_SUPPORTED; NOP-Out ITT 0xffffffff
+ * without I -> INVALID_FIELD; TMF_FUNCTION -> NONE (answer with a TMF Response, 255 "Function
+ * rejected", RFC 7143 11.6.1). Login Request defects are answered with a Login Response
+ * (VERSION: status 0x0205, others 0x0200), not a Reject. Reserved bytes are never checked.
+ * Login Response flags/stage/version are checked only when the status class is 0 (success).
+ * Data-In Status and StatSN are decoded (and encoded) only when the S bit is set; bytes 8..15
+ * become `lun` except where reserved (SCSI/TMF/Logout Response, Logout Request, Reject).
  */
 int pdu_decode(const uint8_t bhs[PDU_BHS_LEN], enum pdu_side side, const struct pdu_limits *limits,
 	       struct pdu_hdr *h, struct pdu_err *err);
 
-/* Encode *h into 48 bytes; reserved bytes are zero. Never fails for a valid opcode. */
+/*
+ * Encode *h into 48 bytes; reserved bytes are zero. Never fails for a valid opcode. `flags`
+ * is written raw (set PDU_FLAG_FINAL yourself), except that TMF and Logout Requests take byte 1
+ * low bits from tmf_req.function / logout_req.reason; Login takes bytes 8..15 from isid/tsih.
+ * The I bit is written only for initiator opcodes. Thread: any.
+ */
 void pdu_encode(const struct pdu_hdr *h, uint8_t bhs[PDU_BHS_LEN]);
 
 /* Additional Header Segments (RFC 7143 11.2.1.2, 11.3.4, 11.3.5). */
@@ -372,6 +387,19 @@ size_t pdu_wire_len(const struct pdu_hdr *h, bool header_digest, bool data_diges
 uint32_t pdu_header_digest(const uint8_t *bhs_ahs, size_t len);
 /* CRC32C over data + padding (the data digest). `data` may be split: see crc32c.h for chaining. */
 uint32_t pdu_data_digest(const uint8_t *data, uint32_t len);
+/*
+ * Finish a data digest computed in pieces: state = crc32c_update(CRC32C_INIT, part1, n1); ...
+ * then pdu_data_digest_final(state, total_len) adds the padding and returns the digest.
+ */
+uint32_t pdu_data_digest_final(uint32_t state, uint32_t len);
+/*
+ * Compare a computed digest with the 4 received bytes at `wire`. Return 0 or -EBADMSG with
+ * *err (may be NULL) set: PDU_DEFECT_HEADER_DIGEST with reject NONE (RFC 7143 7.8: discard the
+ * PDU or drop the connection), or PDU_DEFECT_DATA_DIGEST with reject DATA_DIGEST.
+ */
+int pdu_check_header_digest(const uint8_t *bhs_ahs, size_t len, const uint8_t *wire,
+			    struct pdu_err *err);
+int pdu_check_data_digest(uint32_t computed, const uint8_t *wire, struct pdu_err *err);
 
 /* Digest value helpers: RFC 7143 digests go on the wire least significant byte first. */
 static inline uint32_t

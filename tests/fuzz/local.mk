@@ -14,9 +14,10 @@ endif
 TESTS += tests/fuzz/replay-corpora.sh
 EXTRA_DIST += tests/fuzz/replay-corpora.sh tests/fuzz/corpus tests/fuzz/fuzz.h
 
-tests_fuzz_fuzz_pdu_SOURCES = tests/fuzz/fuzz-pdu.c $(FUZZ_DRIVER)
+# The code under test is compiled into the target with FUZZ_CFLAGS (not taken from
+# libcommon.a) so that a libFuzzer build instruments it for coverage.
+tests_fuzz_fuzz_pdu_SOURCES = tests/fuzz/fuzz-pdu.c common/pdu.c common/crc32c.c $(FUZZ_DRIVER)
 tests_fuzz_fuzz_pdu_CFLAGS = $(FUZZ_CFLAGS)
-tests_fuzz_fuzz_pdu_LDADD = $(COMMON_LIBS)
 tests_fuzz_fuzz_text_SOURCES = tests/fuzz/fuzz-text.c $(FUZZ_DRIVER)
 tests_fuzz_fuzz_text_CFLAGS = $(FUZZ_CFLAGS)
 tests_fuzz_fuzz_text_LDADD = $(COMMON_LIBS)
