@@ -5,7 +5,7 @@
  * established session), so everything lives in caller storage or on the stack. OpenSSL may
  * still allocate internally (EVP_MD_fetch, EVP_Digest); that is outside our control.
  */
-#include "config.h"
+#include <config.h>
 
 #include <errno.h>
 #include <limits.h>

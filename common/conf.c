@@ -5,7 +5,7 @@
  * secret or a path containing '#', which is worse than asking users to comment on their own
  * line.
  */
-#include "config.h"
+#include <config.h>
 
 #include <errno.h>
 #include <fcntl.h>

@@ -7,7 +7,7 @@
  * with CRC32C_INIT, finish with crc32c_final()), so they can be mixed freely in one chain.
  * No allocation: the tables are static storage filled once before main().
  */
-#include "config.h"
+#include <config.h>
 
 #include <stdbool.h>
 #include <stdint.h>

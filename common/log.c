@@ -6,7 +6,7 @@
  * threads. A write of at most PIPE_BUF bytes to a pipe (journald's stdout stream is a socket,
  * a terminal or file is fine too) arrives whole.
  */
-#include "config.h"
+#include <config.h>
 
 #include <errno.h>
 #include <limits.h>

@@ -1,5 +1,5 @@
 /* Heap wrappers: one place to count, fail or trace control-plane allocations. */
-#include "config.h"
+#include <config.h>
 
 #include <stdlib.h>
 #include <string.h>

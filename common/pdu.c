@@ -5,7 +5,7 @@
  * (Linux open-iscsi, libiscsi, LIO) honour: reserved bytes are ignored, never rejected, and
  * fields that only matter to a later protocol layer (CmdSN windows, tags) are left to it.
  */
-#include "config.h"
+#include <config.h>
 
 #include <errno.h>
 #include <stdbool.h>

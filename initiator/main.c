@@ -1,5 +1,5 @@
 /* Entry point: not yet implemented. */
-#include "config.h"
+#include <config.h>
 
 #include <stdio.h>
 

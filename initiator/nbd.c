@@ -3,7 +3,7 @@
  * request parsing, reply encoding, SCSI -> NBD error mapping. See initiator/nbd.h.
  * References: nbd-protocol.md (the NBD protocol document) sections as cited.
  */
-#include "config.h"
+#include <config.h>
 
 #include <errno.h>
 #include <string.h>

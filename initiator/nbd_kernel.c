@@ -3,7 +3,7 @@
  * plane: called at export setup and teardown, never on the I/O path; it still uses only stack
  * buffers. See initiator/nbd_kernel.h.
  */
-#include "config.h"
+#include <config.h>
 
 #include <errno.h>
 #include <stdalign.h>

@@ -1,2 +1,2 @@
 /* initiator/session.c: not yet implemented. */
-#include "config.h"
+#include <config.h>

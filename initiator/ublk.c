@@ -1,2 +1,2 @@
 /* initiator/ublk.c: not yet implemented. */
-#include "config.h"
+#include <config.h>

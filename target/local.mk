@@ -1,10 +1,11 @@
 noinst_LIBRARIES += target/libtarget.a
 target_libtarget_a_SOURCES = \
 	target/target.h \
-	target/scsi.c target/scsi.h \
+	target/scsi.c target/scsi.h target/scsi_lu.c target/scsi_lu.h \
 	target/pr.c target/pr.h \
 	target/backstore.c target/backstore.h \
 	target/backstore_mem.c target/backstore_file.c target/backstore_null.c \
+	target/backstore_io.c target/backstore_priv.h \
 	target/config.c target/config.h \
 	target/portal.c target/portal.h \
 	target/login.c target/login.h \

@@ -6,7 +6,7 @@
  *   (encode(decode(encode(decode(x)))) == encode(decode(x)));
  * - AHS that parses rebuilds to an AHS that parses to the same CDB and bidi length.
  */
-#include "config.h"
+#include <config.h>
 
 #include <errno.h>
 #include <stdint.h>

@@ -3,7 +3,7 @@
  * (directories are walked one level deep). Lets `make check` replay the fuzz corpora with any
  * compiler; build with --enable-libfuzzer for real fuzzing.
  */
-#include "config.h"
+#include <config.h>
 
 #include <dirent.h>
 #include <errno.h>

@@ -11,7 +11,7 @@
  * FILE (if given) and the foreground process exits 0: the caller can connect at once.
  * One child process per connection; the disk is a shared mapping, so multi-conn holds.
  */
-#include "config.h"
+#include <config.h>
 
 #include <errno.h>
 #include <signal.h>

@@ -7,7 +7,7 @@
  *   printf '\xa5initiatorpwd\xde\xad\xbe\xef' | openssl dgst ...
  * and cross-checked with Python's hashlib.
  */
-#include "config.h"
+#include <config.h>
 
 #include <errno.h>
 #include <string.h>

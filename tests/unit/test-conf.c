@@ -2,7 +2,7 @@
  * conf unit tests: key = value parsing from memory and from a file, every syntax error with its
  * file:line, the tag tokenizer, typed value helpers and iSCSI name validation.
  */
-#include "config.h"
+#include <config.h>
 
 #include <errno.h>
 #include <stdio.h>

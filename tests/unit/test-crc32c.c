@@ -3,7 +3,7 @@
  * portable and the SSE4.2 paths, chaining across arbitrary splits and alignments, and
  * software/hardware agreement on random buffers.
  */
-#include "config.h"
+#include <config.h>
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -4,7 +4,7 @@
  * requests are fed in every fragmentation, validation errors are checked one by one with a
  * valid request after each to prove the stream stays in sync.
  */
-#include "config.h"
+#include <config.h>
 
 #include <errno.h>
 #include <stdlib.h>

@@ -3,7 +3,7 @@
  * (checked through a datagram socket, where each write is one record), truncation, level and
  * category filtering, category parsing, rate limiting with an injected clock.
  */
-#include "config.h"
+#include <config.h>
 
 #include <errno.h>
 #include <fcntl.h>

@@ -3,7 +3,7 @@
  * offsets, each validation rule yields its defect and Reject reason, AHS build/parse, length
  * boundaries, digests and the name tables.
  */
-#include "config.h"
+#include <config.h>
 
 #include <errno.h>
 #include <stdint.h>

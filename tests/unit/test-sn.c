@@ -1,5 +1,5 @@
 /* RFC 1982 serial number arithmetic (common/sn.h). */
-#include "config.h"
+#include <config.h>
 
 #include "common/sn.h"
 #include "tests/unit/unit.h"
