@@ -6,6 +6,6 @@ netreserve_libnetreserve_a_SOURCES = \
 	netreserve/conn.c netreserve/conn.h \
 	netreserve/protect.c netreserve/protect.h \
 	netreserve/footprint.c netreserve/footprint.h \
-	netreserve/stats.c netreserve/stats.h
+	netreserve/stats.c netreserve/stats.h netreserve/internal.h
 netreserve_libnetreserve_a_CFLAGS = $(AM_CFLAGS) $(URING_CFLAGS)
 NETRESERVE_LIBS = netreserve/libnetreserve.a $(URING_LIBS) $(PTHREAD_LIBS)

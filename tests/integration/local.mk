@@ -6,3 +6,7 @@ tests_support_nbd_memserver_SOURCES = tests/support/nbd-memserver.c initiator/nb
 tests_support_nbd_memserver_CFLAGS = $(AM_CFLAGS)
 TESTS += tests/integration/nbd-engine.sh
 dist_check_SCRIPTS += tests/integration/nbd-engine.sh
+
+# netreserve (owner: netreserve engineer)
+dist_check_SCRIPTS += tests/integration/netreserve-exchange.sh
+TESTS += tests/integration/netreserve-exchange.sh

@@ -6,3 +6,12 @@ tests_support_libtripwire_la_CFLAGS = $(AM_CFLAGS)
 tests_support_libtripwire_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere
 tests_support_libtripwire_la_LIBADD = $(DL_LIBS)
 EXTRA_DIST += tests/support/lib.sh
+
+# netreserve test helpers: loopback exchange, stats reader, memory/socket hog.
+check_PROGRAMS += tests/support/nrexchange tests/support/nrstat tests/support/nrhog
+tests_support_nrexchange_SOURCES = tests/support/nrexchange.c
+tests_support_nrexchange_CFLAGS = $(AM_CFLAGS) $(URING_CFLAGS)
+tests_support_nrexchange_LDADD = $(NETRESERVE_LIBS) $(COMMON_LIBS) $(EV_LIBS)
+tests_support_nrstat_SOURCES = tests/support/nrstat.c
+tests_support_nrstat_LDADD = $(NETRESERVE_LIBS)
+tests_support_nrhog_SOURCES = tests/support/nrhog.c
