@@ -1,0 +1,97 @@
+# Host-side helpers of the kernel tests (POSIX sh, sourced). A test does:
+#   . "$(dirname "$0")/common.sh"
+#   kt_init            # root? qemu? guest image built (build.sh)? else exit 77
+#   kt_run [run.sh options] GUEST_SCRIPT
+# Exit statuses follow the automake harness: 0 pass, 77 skip, 99 hard error.
+
+KT_DIR=$(cd "$(dirname "$0")" && pwd)
+: "${top_builddir:=$(pwd)}"
+KT_PIDS=""
+KT_TMP=""
+
+kt_log() { printf '[%s %s] %s\n' "${0##*/}" "$(date +%H:%M:%S)" "$*" >&2; }
+kt_skip() { kt_log "SKIP: $*"; exit 77; }
+kt_error() { kt_log "ERROR: $*"; exit 99; }
+
+kt_cleanup() {
+	for p in $KT_PIDS; do kill "$p" 2>/dev/null; done
+	for p in $KT_PIDS; do
+		i=0
+		while kill -0 "$p" 2>/dev/null && [ $i -lt 20 ]; do
+			sleep 0.1
+			i=$((i + 1))
+		done
+		kill -9 "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	KT_PIDS=""
+	[ -n "$KT_TMP" ] && rm -rf "$KT_TMP"
+	return 0
+}
+
+# kt_init: skip unless root with qemu; build (or check) the cached guest image.
+kt_init() {
+	[ "$(id -u)" = 0 ] || kt_skip "the kernel tier runs as root"
+	command -v qemu-system-x86_64 >/dev/null ||
+		kt_skip "qemu-system-x86_64 not installed (scripts/deps.sh installs qemu-system-x86)"
+	command -v bash >/dev/null || kt_error "bash is needed by tests/kernel/run.sh"
+	KT_TMP=$(mktemp -d "${TMPDIR:-/tmp}/kt.XXXXXX")
+	trap 'kt_cleanup' EXIT
+	trap 'exit 130' INT TERM
+	bash "$KT_DIR/build.sh" --quiet
+	rc=$?
+	case $rc in
+	0) ;;
+	77) kt_skip "the kernel package cannot be had (see the build.sh message above)" ;;
+	*) kt_error "tests/kernel/build.sh failed ($rc)" ;;
+	esac
+	KT_RELAY=${BALLAST_VMRELAY:-$top_builddir/tests/kernel/vmrelay}
+	[ -x "$KT_RELAY" ] || KT_RELAY=""
+}
+
+# kt_run [run.sh options] GUEST_SCRIPT: boot, run, return the guest's status.
+kt_run() {
+	if [ -n "$KT_RELAY" ]; then
+		bash "$KT_DIR/run.sh" --relay "$KT_RELAY" "$@"
+	else
+		bash "$KT_DIR/run.sh" "$@"
+	fi
+}
+
+# kt_bg CMD...: start a host server in the background; kt_cleanup kills it
+# on exit. Its PID is in KT_LAST_PID.
+# shellcheck disable=SC2034 # KT_LAST_PID is for the caller
+kt_bg() {
+	"$@" &
+	KT_PIDS="$KT_PIDS $!"
+	KT_LAST_PID=$!
+}
+
+# kt_port: a TCP port nobody listens on at the moment (racy; servers that
+# can bind port 0 and report it should do that instead).
+kt_port() {
+	n=0
+	while [ $n -lt 100 ]; do
+		p=$(( $(od -An -N2 -tu2 /dev/urandom) % 30000 + 20000 ))
+		ss -Hltn "sport = :$p" | grep -q . || { echo "$p"; return 0; }
+		n=$((n + 1))
+	done
+	kt_error "no free TCP port"
+}
+
+# kt_wait_port PORT SECONDS: wait until something listens on 127.0.0.1:PORT.
+kt_wait_port() {
+	n=0
+	while [ $n -lt $(($2 * 10)) ]; do
+		ss -Hltn "src 127.0.0.1:$1" | grep -q . && return 0
+		sleep 0.1
+		n=$((n + 1))
+	done
+	return 1
+}
+
+# kt_works PROGRAM: PROGRAM exists and answers --help with status 0 (the
+# probe for daemons that are still being written).
+kt_works() {
+	[ -x "$1" ] && "$1" --help >/dev/null 2>&1
+}

@@ -1,0 +1,136 @@
+# Helpers for guest scripts (busybox ash): . /etc/kvm-functions.sh
+# Installed into the base initramfs by build.sh.
+
+# Seconds since boot, and a timestamped log line.
+up() { cut -d' ' -f1 /proc/uptime; }
+say() { echo "[guest $(up)] $*"; }
+fail() { say "FAIL: $*"; exit 1; }
+
+# wait_for PATH [SECONDS]: wait until PATH exists (default 10 s).
+wait_for() {
+	local i=0
+	while [ ! -e "$1" ]; do
+		i=$((i + 1))
+		[ $i -gt $((${2:-10} * 10)) ] && return 1
+		sleep 0.1
+	done
+}
+
+# mods MOD...: load modules, failing loudly.
+mods() {
+	local m
+	for m in "$@"; do
+		modprobe "$m" || { say "modprobe $m failed"; return 1; }
+	done
+}
+
+# ext4 wants the "crc32c" shash; make sure one is loaded.
+fs_mods() { mods ext4 crc32c_generic; }
+
+# fs_roundtrip DEV MNT MB: mkfs.ext4, mount, write MB MiB of random data,
+# sync, umount, drop caches, remount, compare sha256, umount, e2fsck -fn.
+fs_roundtrip() {
+	local dev=$1 mnt=$2 mb=$3 a b
+	fs_mods || return 1
+	say "mkfs.ext4 $dev"
+	mkfs.ext4 -q -F -E lazy_itable_init=1,lazy_journal_init=1 "$dev" || return 1
+	mkdir -p "$mnt"
+	mount -t ext4 "$dev" "$mnt" || return 1
+	say "write $mb MiB"
+	dd if=/dev/urandom of="$mnt/data.bin" bs=1M count="$mb" 2>/dev/null || return 1
+	a=$(sha256sum "$mnt/data.bin" | cut -d' ' -f1)
+	sync
+	umount "$mnt" || return 1
+	echo 3 >/proc/sys/vm/drop_caches
+	mount -t ext4 "$dev" "$mnt" || return 1
+	b=$(sha256sum "$mnt/data.bin" | cut -d' ' -f1)
+	umount "$mnt" || return 1
+	say "sha256 written $a read $b"
+	[ "$a" = "$b" ] || { say "sha256 mismatch"; return 1; }
+	fsck_clean "$dev"
+}
+
+# tree_roundtrip DEV MNT: mkfs.ext4, mount, write a tree of files (sizes 0
+# to 1 MiB, nested directories), record sha256 of each, umount, drop caches,
+# remount, verify every file, umount, e2fsck -fn.
+tree_roundtrip() {
+	local dev=$1 mnt=$2 d f n
+	fs_mods || return 1
+	say "mkfs.ext4 $dev"
+	mkfs.ext4 -q -F -E lazy_itable_init=1,lazy_journal_init=1 "$dev" || return 1
+	mkdir -p "$mnt"
+	mount -t ext4 "$dev" "$mnt" || return 1
+	n=0
+	for d in a a/b a/b/c d e/f; do
+		mkdir -p "$mnt/$d"
+		for f in 0 1 7 64 1024; do
+			dd if=/dev/urandom of="$mnt/$d/f$f" bs=1K count=$f 2>/dev/null || return 1
+			n=$((n + 1))
+		done
+	done
+	(cd "$mnt" && find . -type f | sort | xargs sha256sum) >/tmp/tree.sha || return 1
+	say "wrote $n files in $(find "$mnt" -type d | wc -l) directories"
+	sync
+	umount "$mnt" || return 1
+	echo 3 >/proc/sys/vm/drop_caches
+	mount -t ext4 "$dev" "$mnt" || return 1
+	(cd "$mnt" && sha256sum -c -s /tmp/tree.sha) || { say "tree verify failed"; umount "$mnt"; return 1; }
+	say "tree verified"
+	umount "$mnt" || return 1
+	fsck_clean "$dev"
+}
+
+# tree_verify DEV MNT: mount DEV and check the tree tree_roundtrip wrote
+# (/tmp/tree.sha) is still there, byte for byte; umount; e2fsck -fn.
+tree_verify() {
+	local dev=$1 mnt=$2
+	fs_mods || return 1
+	mkdir -p "$mnt"
+	mount -t ext4 "$dev" "$mnt" || return 1
+	(cd "$mnt" && sha256sum -c -s /tmp/tree.sha) || { say "tree verify failed"; umount "$mnt"; return 1; }
+	say "tree verified ($(wc -l </tmp/tree.sha) files)"
+	umount "$mnt" || return 1
+	fsck_clean "$dev"
+}
+
+# fsck_clean DEV: e2fsck -fn finds nothing.
+fsck_clean() {
+	e2fsck -fn "$1" >/tmp/fsck.log 2>&1 || { say "e2fsck found problems:"; cat /tmp/fsck.log; return 1; }
+	say "e2fsck clean"
+}
+
+# iscsi_start: load the initiator modules and start iscsid in the background.
+iscsi_start() {
+	mods iscsi_tcp sd_mod || return 1
+	iscsid -f >/tmp/iscsid.log 2>&1 &
+	ISCSID_PID=$!
+	local i=0
+	# Ready once it listens on its abstract unix socket (iscsiadm -m session
+	# proves nothing: it reads sysfs).
+	while ! grep -q ISCSIADM_ABSTRACT_NAMESPACE /proc/net/unix; do
+		i=$((i + 1))
+		if [ $i -gt 100 ] || ! kill -0 $ISCSID_PID 2>/dev/null; then
+			say "iscsid did not start"
+			cat /tmp/iscsid.log
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
+# iscsi_disk IQN [SECONDS]: print /dev/sdX of the first LUN of the session
+# logged in to IQN, once the disk exists.
+iscsi_disk() {
+	local s b i=0
+	while [ $i -lt $((${2:-10} * 10)) ]; do
+		for s in /sys/class/iscsi_session/session*; do
+			[ "$(cat "$s/targetname" 2>/dev/null)" = "$1" ] || continue
+			for b in "$s"/device/target*/*/block/*; do
+				[ -e "$b" ] && [ -e "/dev/${b##*/}" ] && { echo "/dev/${b##*/}"; return 0; }
+			done
+		done
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
