@@ -10,6 +10,7 @@ initiator_libinitiator_a_SOURCES = \
 	initiator/nbd.c initiator/nbd.h \
 	initiator/nbd_kernel.c initiator/nbd_kernel.h \
 	initiator/ublk.c initiator/ublk.h \
+	initiator/ublk_ctrl.c initiator/ublk_priv.h \
 	initiator/control.c initiator/control.h
 initiator_libinitiator_a_CFLAGS = $(AM_CFLAGS) $(URING_CFLAGS) $(CRYPTO_CFLAGS)
 INITIATOR_LIBS = initiator/libinitiator.a $(NETRESERVE_LIBS) $(COMMON_LIBS) $(EV_LIBS) $(URING_LIBS)

@@ -26,3 +26,7 @@ check-kernel:
 		check_PROGRAMS=tests/kernel/vmrelay check_LTLIBRARIES= \
 		TEST_SUITE_LOG=tests/kernel/test-suite.log
 
+# ublk export (initiator/ublk.c) against the real ublk driver, built out of tree into the cache
+# by ublk-build-module.sh; the guest runs tests/support/ublk-memserver (built on demand).
+KERNEL_TESTS += tests/kernel/ublk-memserver.sh
+EXTRA_DIST += tests/kernel/ublk-build-module.sh

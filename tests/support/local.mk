@@ -15,3 +15,9 @@ tests_support_nrexchange_LDADD = $(NETRESERVE_LIBS) $(COMMON_LIBS) $(EV_LIBS)
 tests_support_nrstat_SOURCES = tests/support/nrstat.c
 tests_support_nrstat_LDADD = $(NETRESERVE_LIBS)
 tests_support_nrhog_SOURCES = tests/support/nrhog.c
+
+# ublk test server: RAM disk over the initiator's ublk module (kernel tier, tests/kernel/ublk-*.sh).
+check_PROGRAMS += tests/support/ublk-memserver
+tests_support_ublk_memserver_SOURCES = tests/support/ublk-memserver.c
+tests_support_ublk_memserver_CFLAGS = $(AM_CFLAGS) $(URING_CFLAGS)
+tests_support_ublk_memserver_LDADD = $(INITIATOR_LIBS) $(PTHREAD_LIBS)

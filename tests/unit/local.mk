@@ -54,3 +54,10 @@ tests_unit_test_target_scsi_LDADD = $(TARGET_LIBS) $(CUNIT_LIBS)
 tests_unit_test_initiator_nbd_SOURCES = tests/unit/test-initiator-nbd.c
 tests_unit_test_initiator_nbd_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_initiator_nbd_LDADD = $(INITIATOR_LIBS) $(CUNIT_LIBS)
+
+# ublk export: -ENOENT without ublk_drv, parameter checks, datapath encoding.
+check_PROGRAMS += tests/unit/test-initiator-ublk
+TESTS += tests/unit/test-initiator-ublk
+tests_unit_test_initiator_ublk_SOURCES = tests/unit/test-initiator-ublk.c
+tests_unit_test_initiator_ublk_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_initiator_ublk_LDADD = $(INITIATOR_LIBS) $(CUNIT_LIBS)
