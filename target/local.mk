@@ -11,7 +11,9 @@ target_libtarget_a_SOURCES = \
 	target/login.c target/login.h \
 	target/session.c target/session.h \
 	target/conn.c target/conn.h \
-	target/control.c target/control.h
+	target/control.c target/control.h \
+	target/ffp.c target/ffp.h \
+	target/xport.c target/xport.h
 target_libtarget_a_CFLAGS = $(AM_CFLAGS) $(URING_CFLAGS) $(CRYPTO_CFLAGS)
 TARGET_LIBS = target/libtarget.a $(NETRESERVE_LIBS) $(COMMON_LIBS) $(EV_LIBS) $(URING_LIBS)
 
@@ -19,3 +21,4 @@ sbin_PROGRAMS += ballast-targetd
 ballast_targetd_SOURCES = target/main.c
 ballast_targetd_CFLAGS = $(AM_CFLAGS) $(URING_CFLAGS)
 ballast_targetd_LDADD = $(TARGET_LIBS)
+dist_man_MANS += man/ballast-targetd.8 man/targets.conf.5

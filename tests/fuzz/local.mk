@@ -2,6 +2,7 @@
 # link libFuzzer (clang); otherwise replay.c feeds every file of the target's corpus to it, so
 # `make check` replays the corpora with any compiler.
 FUZZ_TARGETS = tests/fuzz/fuzz-pdu tests/fuzz/fuzz-text
+FUZZ_TARGETS += tests/fuzz/fuzz-login
 FUZZ_CFLAGS = $(AM_CFLAGS) $(URING_CFLAGS) $(CRYPTO_CFLAGS)
 if LIBFUZZER
 FUZZ_CFLAGS += -fsanitize=fuzzer
@@ -21,3 +22,10 @@ tests_fuzz_fuzz_pdu_CFLAGS = $(FUZZ_CFLAGS)
 tests_fuzz_fuzz_text_SOURCES = tests/fuzz/fuzz-text.c $(FUZZ_DRIVER)
 tests_fuzz_fuzz_text_CFLAGS = $(FUZZ_CFLAGS)
 tests_fuzz_fuzz_text_LDADD = $(COMMON_LIBS)
+
+# ballast-targetd's connection path (parser, login, Full Feature Phase) over a socketpair.
+tests_fuzz_fuzz_login_SOURCES = tests/fuzz/fuzz-login.c target/conn.c target/login.c \
+	target/ffp.c target/session.c target/xport.c target/config.c target/portal.c \
+	target/control.c $(FUZZ_DRIVER)
+tests_fuzz_fuzz_login_CFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_login_LDADD = $(TARGET_LIBS)

@@ -3,7 +3,7 @@
 set -u
 status=0
 ran=0
-for t in fuzz-pdu fuzz-text; do
+for t in fuzz-pdu fuzz-text fuzz-login; do
 	bin="$top_builddir/tests/fuzz/$t"
 	dir="$top_srcdir/tests/fuzz/corpus/$t"
 	if [ ! -x "$bin" ]; then

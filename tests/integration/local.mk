@@ -10,3 +10,7 @@ dist_check_SCRIPTS += tests/integration/nbd-engine.sh
 # netreserve (owner: netreserve engineer)
 dist_check_SCRIPTS += tests/integration/netreserve-exchange.sh
 TESTS += tests/integration/netreserve-exchange.sh
+
+# ballast-targetd configuration, reload and footprint (owner: target transport engineer)
+TESTS += tests/integration/target-config.sh
+dist_check_SCRIPTS += tests/integration/target-config.sh
