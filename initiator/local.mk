@@ -11,7 +11,8 @@ initiator_libinitiator_a_SOURCES = \
 	initiator/nbd_kernel.c initiator/nbd_kernel.h \
 	initiator/ublk.c initiator/ublk.h \
 	initiator/ublk_ctrl.c initiator/ublk_priv.h \
-	initiator/control.c initiator/control.h
+	initiator/control.c initiator/control.h \
+	initiator/export.c initiator/export.h
 initiator_libinitiator_a_CFLAGS = $(AM_CFLAGS) $(URING_CFLAGS) $(CRYPTO_CFLAGS)
 INITIATOR_LIBS = initiator/libinitiator.a $(NETRESERVE_LIBS) $(COMMON_LIBS) $(EV_LIBS) $(URING_LIBS)
 
@@ -22,3 +23,4 @@ ballastd_LDADD = $(INITIATOR_LIBS)
 ballastadm_SOURCES = initiator/adm.c
 ballastadm_CFLAGS = $(AM_CFLAGS) $(URING_CFLAGS)
 ballastadm_LDADD = $(INITIATOR_LIBS)
+dist_man_MANS += man/ballastd.8

@@ -1,2 +1,1354 @@
-/* initiator/session.c: not yet implemented. */
+/*
+ * The iSCSI session datapath: task slots, SCSI command issue, Data-Out, Data-In, responses,
+ * the CmdSN window and the receive parser, all on the netreserve ring's owner thread.
+ *
+ * Memory: the session state and the receive buffer are one mapping made at startup; task slots
+ * and Data-Out headers are netreserve pools; data buffers are a netreserve arena, buffer i
+ * belonging to task slot i. Nothing here allocates after initiator_session_new().
+ */
 #include <config.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "common/compiler.h"
+#include "common/crc32c.h"
+#include "common/log.h"
+#include "common/pdu.h"
+#include "common/sn.h"
+#include "initiator/config.h"
+#include "initiator/session.h"
+
+#include "common/datapath.h"
+
+/* task states */
+enum {
+	T_FREE = 0,
+	T_TAKEN,    /* owned by the submitter, not submitted */
+	T_WINDOW,   /* waiting for the CmdSN window */
+	T_ISSUED,   /* command sent (or being sent) */
+	T_COMPLETE, /* on the completion queue */
+};
+
+/* receive parser states */
+enum {
+	RX_BHS,
+	RX_AHS,
+	RX_DATA,
+	RX_TAIL,
+};
+
+#define NOP_DATA_MAX 4096
+/* Control PDUs use ITTs with bit 31 set; task ITTs never do (gen is 15 bits). */
+#define PING_ITT_BASE 0x80000000u
+#define LOGOUT_ITT 0x8001ffffu
+
+/* A control PDU in flight (NOP-Out, Logout): caller-embedded send storage. */
+struct ctl_pdu {
+	uint8_t hdr[PDU_BHS_LEN + PDU_DIGEST_LEN];
+	uint8_t dd[PDU_DIGEST_LEN];
+	struct iovec iov[4];
+	struct netreserve_send send;
+	bool busy;
+	struct initiator_session *sess;
+};
+
+/* One Data-Out PDU in flight (from the Data-Out pool). */
+struct dout {
+	struct initiator_task *task;
+	uint8_t hdr[PDU_BHS_LEN + PDU_DIGEST_LEN];
+	uint8_t dd[PDU_DIGEST_LEN];
+	struct iovec iov[4];
+	struct netreserve_send send;
+};
+
+struct initiator_session {
+	struct initiator_session_config sc;
+	const struct initiator_config *cfg;
+	struct netreserve_ring *ring;
+	struct netreserve_conn *conn;
+	size_t map_len;
+	bool up;
+	bool logout_sent, logged_out;
+	int last_err;
+	char isid_str[13];
+	uint16_t tsih;
+	/* negotiated */
+	bool hd, dd;
+	uint32_t max_xmit, max_recv, first_burst, max_burst, max_r2t;
+	bool imm_data, initial_r2t;
+	/* sequence numbers */
+	uint32_t cmdsn, expcmdsn, maxcmdsn, expstatsn;
+	/* reserves */
+	struct netreserve_pool tasks;
+	struct netreserve_pool douts;
+	struct netreserve_arena arena;
+	uint32_t busy;
+	bool slot_freed;
+	/* CmdSN window queue and completion queue (intrusive through task->next) */
+	struct initiator_task *wq_head, *wq_tail;
+	struct initiator_task *cq_head, *cq_tail;
+	/* receive parser */
+	int rx_state;
+	uint32_t rx_need, rx_have;
+	struct pdu_hdr rx_h;
+	uint8_t *rx_dst;
+	uint32_t rx_dlen, rx_dgot;
+	uint32_t rx_crc;
+	uint8_t rx_tail[8];
+	uint8_t rx_hdr[PDU_BHS_LEN + PDU_MAX_AHS_LEN + PDU_DIGEST_LEN];
+	uint8_t *rxbuf;
+	uint32_t rxbuf_cap;
+	/* control PDUs */
+	struct ctl_pdu nop, ping, logout;
+	uint8_t *nop_data;
+	uint32_t ping_itt;
+	int64_t ping_sent_ms;
+	bool ping_out;
+	int64_t last_rx_ms;
+	/* counters */
+	struct initiator_session_stats st;
+	uint64_t priv_counters[16];
+	uint64_t protocol_errors;
+	struct log_ratelimit rl;
+};
+
+static const uint8_t zero_pad[4];
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static inline struct initiator_task *
+task_at(struct initiator_session *s, uint32_t i)
+{
+	return netreserve_pool_at(&s->tasks, i);
+}
+
+/* ---- setup (control plane) ----------------------------------------------------------------- */
+
+static uint64_t *
+counter(struct initiator_session *s, unsigned i, const char *name)
+{
+	uint64_t *p = s->sc.stats ? netreserve_stats_app(s->sc.stats, i, name) : NULL;
+	return p ? p : &s->priv_counters[i];
+}
+
+int
+initiator_session_new(const struct initiator_session_config *sc, struct netreserve_ring *r,
+		      struct initiator_session **out)
+{
+	const struct initiator_config *cfg = sc->cfg;
+	size_t base = ALIGN_UP(sizeof(struct initiator_session), (size_t)4096);
+	uint32_t rxcap = MAX(cfg->max_recv_dsl, 8192u);
+	size_t len = base + ALIGN_UP((size_t)rxcap + NOP_DATA_MAX, (size_t)4096);
+	int err;
+
+	if (!sc->slots || sc->slots > INITIATOR_MAX_SLOTS || sc->max_io < 4096)
+		return -EINVAL;
+	void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
+		       -1, 0);
+	if (m == MAP_FAILED)
+		return -ENOMEM;
+	struct initiator_session *s = m;
+	memset(s, 0, sizeof(*s));
+	s->map_len = len;
+	s->sc = *sc;
+	s->cfg = cfg;
+	s->ring = r;
+	s->rxbuf = (uint8_t *)m + base;
+	s->rxbuf_cap = rxcap;
+	s->nop_data = s->rxbuf + rxcap;
+	s->nop.sess = s->ping.sess = s->logout.sess = s;
+
+	/* Task slots: floors keep the last slots for writeback and control (pool.h). */
+	struct netreserve_pool_config pc = {
+		.name = "tasks",
+		.obj_size = sizeof(struct initiator_task),
+		.count = sc->slots,
+		.flags = NETRESERVE_POOL_NO_FILL,
+	};
+	if (sc->slots >= 8) {
+		pc.floor[NETRESERVE_CLASS_WRITEBACK] = 1;
+		pc.floor[NETRESERVE_CLASS_READ] = sc->slots / 8;
+	}
+	err = netreserve_pool_init(&s->tasks, &pc);
+	if (err)
+		goto fail;
+	struct netreserve_pool_config dc = {
+		.name = "data-out",
+		.obj_size = sizeof(struct dout),
+		.count = sc->slots * INITIATOR_DOUT_PER_TASK,
+	};
+	err = netreserve_pool_init(&s->douts, &dc);
+	if (err)
+		goto fail;
+	err = netreserve_arena_init(&s->arena, sc->slots, sc->max_io);
+	if (err)
+		goto fail;
+	s->st.cmds = counter(s, 0, "cmds");
+	s->st.reads = counter(s, 1, "reads");
+	s->st.writes = counter(s, 2, "writes");
+	s->st.read_bytes = counter(s, 3, "read_bytes");
+	s->st.write_bytes = counter(s, 4, "write_bytes");
+	s->st.flushes = counter(s, 5, "flushes");
+	s->st.trims = counter(s, 6, "trims");
+	s->st.zeroes = counter(s, 7, "zeroes");
+	s->st.errors = counter(s, 8, "errors");
+	s->st.retries = counter(s, 9, "retries");
+	s->st.r2ts = counter(s, 10, "r2ts");
+	s->st.window_waits = counter(s, 11, "window_waits");
+	s->st.nop_pings = counter(s, 12, "nop_pings");
+	s->st.slot_waits = counter(s, 13, "slot_waits");
+	*out = s;
+	return 0;
+fail:
+	netreserve_arena_fini(&s->arena);
+	netreserve_pool_fini(&s->douts);
+	netreserve_pool_fini(&s->tasks);
+	munmap(m, len);
+	return err;
+}
+
+uint64_t
+initiator_session_reserve_bytes(const struct initiator_config *cfg, uint32_t slots,
+				uint32_t max_io)
+{
+	size_t base = ALIGN_UP(sizeof(struct initiator_session), (size_t)4096);
+	uint32_t rxcap = MAX(cfg->max_recv_dsl, 8192u);
+	uint64_t total = base + ALIGN_UP((size_t)rxcap + NOP_DATA_MAX, (size_t)4096);
+	struct netreserve_pool_config pc = { .obj_size = sizeof(struct initiator_task),
+					     .count = slots };
+	struct netreserve_pool_config dc = { .obj_size = sizeof(struct dout),
+					     .count = slots * INITIATOR_DOUT_PER_TASK };
+	total += netreserve_pool_mem_size(&pc) + netreserve_pool_mem_size(&dc);
+	total += (uint64_t)slots * ALIGN_UP((uint64_t)max_io, 4096);
+	return total;
+}
+
+void
+initiator_session_free(struct initiator_session *s)
+{
+	if (!s)
+		return;
+	netreserve_arena_fini(&s->arena);
+	netreserve_pool_fini(&s->douts);
+	netreserve_pool_fini(&s->tasks);
+	munmap(s, s->map_len);
+}
+
+static long on_recv(struct netreserve_conn *c, const void *data, size_t len, void *ctx);
+static void on_close(struct netreserve_conn *c, int err, void *ctx);
+
+static const struct netreserve_conn_ops conn_ops = {
+	.on_recv = on_recv,
+	.on_close = on_close,
+};
+
+int
+initiator_session_start(struct initiator_session *s, const struct initiator_sync *sync,
+			const struct text_params *p, uint16_t tsih, const uint8_t isid[6])
+{
+	s->hd = p->header_digest;
+	s->dd = p->data_digest;
+	s->max_xmit = p->max_xmit_dsl;
+	s->max_recv = MIN(p->max_recv_dsl, s->rxbuf_cap);
+	s->first_burst = p->first_burst;
+	s->max_burst = p->max_burst;
+	s->max_r2t = MIN(MAX(p->max_outstanding_r2t, 1u), (uint32_t)INITIATOR_MAX_R2T);
+	s->imm_data = p->immediate_data;
+	s->initial_r2t = p->initial_r2t;
+	s->cmdsn = sync->cmdsn;
+	s->expcmdsn = sync->expcmdsn;
+	s->maxcmdsn = sync->maxcmdsn;
+	s->expstatsn = sync->expstatsn;
+	s->tsih = tsih;
+	snprintf(s->isid_str, sizeof(s->isid_str), "%02x%02x%02x%02x%02x%02x", isid[0], isid[1],
+		 isid[2], isid[3], isid[4], isid[5]);
+	s->rx_state = RX_BHS;
+	s->rx_have = 0;
+	s->rx_need = PDU_BHS_LEN;
+	s->last_rx_ms = now_ms();
+	int r = netreserve_conn_attach(s->ring, sync->fd, 0, &conn_ops, s, &s->conn);
+	if (r)
+		return r;
+	s->up = true;
+	return 0;
+}
+
+/* ---- slots --------------------------------------------------------------------------------- */
+
+struct initiator_task *
+initiator_session_task_get(struct initiator_session *s, enum netreserve_class cls)
+{
+	struct initiator_task *t = netreserve_pool_get(&s->tasks, cls);
+	if (!t) {
+		(*s->st.slot_waits)++;
+		return NULL;
+	}
+	uint32_t idx = netreserve_pool_index(&s->tasks, t);
+	uint16_t gen = t->gen; /* kept across uses (NO_FILL pool) so stale ITTs never match */
+	memset(t, 0, offsetof(struct initiator_task, cmd_hdr));
+	t->sess = s;
+	t->index = idx;
+	t->gen = gen;
+	t->state = T_TAKEN;
+	t->data = netreserve_arena_buf(&s->arena, idx);
+	t->owner = NULL;
+	s->busy++;
+	return t;
+}
+
+void
+initiator_session_task_put(struct initiator_session *s, struct initiator_task *t)
+{
+	t->state = T_FREE;
+	t->itt = PDU_RESERVED_TAG;
+	s->busy--;
+	s->slot_freed = true;
+	netreserve_pool_put(&s->tasks, t);
+}
+
+bool
+initiator_session_slot_freed(struct initiator_session *s)
+{
+	bool f = s->slot_freed;
+	s->slot_freed = false;
+	return f;
+}
+
+bool
+initiator_session_up(const struct initiator_session *s)
+{
+	return s->up;
+}
+
+uint32_t
+initiator_session_busy(const struct initiator_session *s)
+{
+	return s->busy;
+}
+
+static struct initiator_task *
+task_by_itt(struct initiator_session *s, uint32_t itt)
+{
+	uint32_t idx = itt & 0xffff;
+	if (itt == PDU_RESERVED_TAG || idx >= s->tasks.count)
+		return NULL;
+	struct initiator_task *t = task_at(s, idx);
+	if (s->tasks.state[idx] == 0 || t->itt != itt || t->state != T_ISSUED)
+		return NULL;
+	return t;
+}
+
+/* ---- completion ----------------------------------------------------------------------------- */
+
+static void
+cq_push(struct initiator_session *s, struct initiator_task *t)
+{
+	t->state = T_COMPLETE;
+	t->next = NULL;
+	if (s->cq_tail)
+		s->cq_tail->next = t;
+	else
+		s->cq_head = t;
+	s->cq_tail = t;
+}
+
+/* Fail t at once (connection down, bad request): err is an NBD error. */
+static void
+task_fail(struct initiator_session *s, struct initiator_task *t, uint32_t err)
+{
+	t->have_status = true;
+	t->fail_err = err;
+	cq_push(s, t);
+}
+
+static void
+maybe_complete(struct initiator_session *s, struct initiator_task *t)
+{
+	if (t->state == T_ISSUED && t->have_status && t->sends == 0 && t->dout_inflight == 0)
+		cq_push(s, t);
+}
+
+/* ---- building and sending commands -------------------------------------------------------- */
+
+static void send_cmd(struct initiator_session *s, struct initiator_task *t);
+static void pump_dout(struct initiator_session *s, struct initiator_task *t);
+
+/* Build the SCSI command for the next part of t's request (from chunk_off on). */
+static void
+build_cmd(struct initiator_session *s, struct initiator_task *t)
+{
+	const struct initiator_lun *lun = t->lun;
+	uint32_t bs = lun->info.block_size;
+	uint64_t left = t->length - t->chunk_off;
+	uint64_t lba = (t->offset + t->chunk_off) / bs;
+	uint64_t nb = left / bs;
+	uint32_t n;
+
+	t->dir_read = t->dir_write = false;
+	t->data_off = 0;
+	switch (t->op) {
+	case INITIATOR_OP_READ:
+	case INITIATOR_OP_WRITE:
+		n = (uint32_t)MIN(nb, (uint64_t)lun->max_xfer_blocks);
+		t->chunk_len = n * bs;
+		t->data_off = (uint32_t)t->chunk_off;
+		t->cdb_len = (uint8_t)initiator_scsi_cdb_rw(t->cdb, t->op == INITIATOR_OP_WRITE, lba,
+							    n, t->fua);
+		t->edtl = t->chunk_len;
+		t->dir_read = t->op == INITIATOR_OP_READ;
+		t->dir_write = t->op == INITIATOR_OP_WRITE;
+		break;
+	case INITIATOR_OP_FLUSH:
+		/* SBC-4 5.24: LBA 0 and 0 blocks: the whole medium */
+		t->chunk_len = (uint32_t)MIN(left, (uint64_t)UINT32_MAX);
+		t->cdb_len = (uint8_t)initiator_scsi_cdb_sync_cache(t->cdb, 0, 0);
+		t->edtl = 0;
+		break;
+	case INITIATOR_OP_TRIM:
+		n = (uint32_t)MIN(nb, (uint64_t)lun->max_unmap_blocks);
+		t->chunk_len = n * bs;
+		t->edtl = (uint32_t)initiator_scsi_unmap_param(t->data, lba, n);
+		t->cdb_len = (uint8_t)initiator_scsi_cdb_unmap(t->cdb, (uint16_t)t->edtl);
+		t->dir_write = true;
+		break;
+	case INITIATOR_OP_ZERO:
+		if (lun->can_write_same) {
+			n = (uint32_t)MIN(nb, (uint64_t)lun->max_ws_blocks);
+			memset(t->data, 0, bs);
+			t->cdb_len = (uint8_t)initiator_scsi_cdb_write_same(
+				t->cdb, lba, n, !t->no_hole && lun->info.lbpws && lun->info.lbprz);
+			t->edtl = bs;
+		} else {
+			/* fallback: WRITE from a zeroed buffer */
+			n = (uint32_t)MIN(nb, (uint64_t)lun->max_xfer_blocks);
+			n = MIN(n, s->sc.max_io / bs);
+			memset(t->data, 0, (size_t)n * bs);
+			t->cdb_len = (uint8_t)initiator_scsi_cdb_rw(t->cdb, true, lba, n, t->fua);
+			t->edtl = n * bs;
+		}
+		t->chunk_len = n * bs;
+		t->dir_write = true;
+		break;
+	}
+}
+
+/* (Re)issue t's current command: new ITT, then the CmdSN window decides when it goes out. */
+static void
+issue(struct initiator_session *s, struct initiator_task *t)
+{
+	t->gen++;
+	t->itt = (uint32_t)(t->gen & 0x7fff) << 16 | t->index;
+	t->xfer = 0;
+	t->have_status = false;
+	t->status = 0;
+	t->response = 0;
+	t->rsp_flags = 0;
+	t->residual = 0;
+	t->fail_err = 0;
+	t->nbursts = 0;
+	memset(&t->sense, 0, sizeof(t->sense));
+	if (!s->up) {
+		t->state = T_ISSUED;
+		task_fail(s, t, INITIATOR_NBD_EIO);
+		return;
+	}
+	/* RFC 7143 3.2.2.1: CmdSN must stay within [ExpCmdSN, MaxCmdSN] */
+	if (!s->wq_head && sn_le(s->cmdsn, s->maxcmdsn)) {
+		send_cmd(s, t);
+		return;
+	}
+	(*s->st.window_waits)++;
+	t->state = T_WINDOW;
+	t->next = NULL;
+	if (s->wq_tail)
+		s->wq_tail->next = t;
+	else
+		s->wq_head = t;
+	s->wq_tail = t;
+}
+
+static void
+drain_window(struct initiator_session *s)
+{
+	while (s->wq_head && s->up && sn_le(s->cmdsn, s->maxcmdsn)) {
+		struct initiator_task *t = s->wq_head;
+		s->wq_head = t->next;
+		if (!s->wq_head)
+			s->wq_tail = NULL;
+		send_cmd(s, t);
+	}
+}
+
+static void
+cmd_sent(struct netreserve_conn *c, struct netreserve_send *snd, int res)
+{
+	struct initiator_task *t = container_of(snd, struct initiator_task, cmd_send);
+	(void)c;
+	(void)res; /* a failed send means the connection is closing: on_close fails the task */
+	t->sends--;
+	maybe_complete(t->sess, t);
+}
+
+static void
+put_hdr_digest(struct initiator_session *s, uint8_t *hdr, struct iovec *iov)
+{
+	iov->iov_base = hdr;
+	iov->iov_len = PDU_BHS_LEN;
+	if (s->hd) {
+		pdu_put_digest(hdr + PDU_BHS_LEN, pdu_header_digest(hdr, PDU_BHS_LEN));
+		iov->iov_len += PDU_DIGEST_LEN;
+	}
+}
+
+/* iov[1..] for a data segment: data, padding, data digest. Returns the iovec count added. */
+static int
+put_data(struct initiator_session *s, struct iovec *iov, void *data, uint32_t len, uint8_t *dd)
+{
+	int n = 0;
+	if (!len)
+		return 0;
+	iov[n++] = (struct iovec){ data, len };
+	if (pdu_pad_len(len))
+		iov[n++] = (struct iovec){ (void *)zero_pad, pdu_pad_len(len) };
+	if (s->dd) {
+		pdu_put_digest(dd, pdu_data_digest(data, len));
+		iov[n++] = (struct iovec){ dd, PDU_DIGEST_LEN };
+	}
+	return n;
+}
+
+static void
+send_cmd(struct initiator_session *s, struct initiator_task *t)
+{
+	struct pdu_hdr h;
+	uint32_t imm = 0, unsol = 0;
+
+	memset(&h, 0, sizeof(h));
+	t->state = T_ISSUED;
+	t->cmdsn = s->cmdsn++;
+	if (t->dir_write) {
+		/* RFC 7143 13.13/13.14: immediate data and unsolicited Data-Out together are at
+		 * most FirstBurstLength; each PDU at most MaxRecvDataSegmentLength of the target. */
+		uint32_t unsol_total = 0;
+		if (s->imm_data)
+			imm = MIN(MIN(t->edtl, s->first_burst), s->max_xmit);
+		if (!s->initial_r2t)
+			unsol_total = MIN(t->edtl, s->first_burst);
+		else
+			unsol_total = imm;
+		unsol = unsol_total > imm ? unsol_total - imm : 0;
+	}
+	h.opcode = PDU_OP_SCSI_CMD;
+	h.flags = (uint8_t)(PDU_ATTR_SIMPLE | (t->dir_read ? PDU_SCSI_READ : 0) |
+			    (t->dir_write ? PDU_SCSI_WRITE : 0) | (unsol ? 0 : PDU_FLAG_FINAL));
+	h.lun = t->lun->lun_field;
+	h.itt = t->itt;
+	h.data_len = imm;
+	h.scsi_cmd.edtl = t->edtl;
+	h.scsi_cmd.cmdsn = t->cmdsn;
+	h.scsi_cmd.expstatsn = s->expstatsn;
+	memcpy(h.scsi_cmd.cdb, t->cdb, sizeof(h.scsi_cmd.cdb));
+	pdu_encode(&h, t->cmd_hdr);
+	put_hdr_digest(s, t->cmd_hdr, &t->cmd_iov[0]);
+	int n = 1 + put_data(s, &t->cmd_iov[1], (char *)t->data + t->data_off, imm, t->cmd_dd);
+	t->cmd_send.done = cmd_sent;
+	t->cmd_send.flags = 0;
+	(*s->st.cmds)++;
+	if (netreserve_conn_send(s->conn, t->cmd_iov, n, &t->cmd_send) == 0)
+		t->sends++;
+	if (unsol) {
+		t->bursts[0] = (struct initiator_burst){ PDU_RESERVED_TAG, imm, unsol, 0 };
+		t->nbursts = 1;
+		pump_dout(s, t);
+	}
+}
+
+static void dout_sent(struct netreserve_conn *c, struct netreserve_send *snd, int res);
+
+/* Build and queue one Data-Out PDU of t's first burst into d. */
+static void
+send_dout(struct initiator_session *s, struct initiator_task *t, struct dout *d)
+{
+	struct initiator_burst *b = &t->bursts[0];
+	struct pdu_hdr h;
+	uint32_t len = MIN(b->left, s->max_xmit);
+
+	memset(&h, 0, sizeof(h));
+	h.opcode = PDU_OP_DATA_OUT;
+	h.flags = len == b->left ? PDU_FLAG_FINAL : 0;
+	h.lun = t->lun->lun_field;
+	h.itt = t->itt;
+	h.data_len = len;
+	h.data_out.ttt = b->ttt;
+	h.data_out.expstatsn = s->expstatsn;
+	h.data_out.datasn = b->datasn++;
+	h.data_out.offset = b->offset;
+	pdu_encode(&h, d->hdr);
+	put_hdr_digest(s, d->hdr, &d->iov[0]);
+	int n = 1 + put_data(s, &d->iov[1], (char *)t->data + t->data_off + b->offset, len, d->dd);
+	b->offset += len;
+	b->left -= len;
+	if (!b->left) {
+		memmove(&t->bursts[0], &t->bursts[1], sizeof(t->bursts[0]) * (t->nbursts - 1u));
+		t->nbursts--;
+	}
+	d->task = t;
+	d->send.done = dout_sent;
+	d->send.flags = 0;
+	if (netreserve_conn_send(s->conn, d->iov, n, &d->send) == 0) {
+		t->dout_inflight++;
+	} else {
+		netreserve_pool_put(&s->douts, d);
+	}
+}
+
+static void
+dout_wake(struct netreserve_waiter *w, void *obj)
+{
+	struct initiator_task *t = container_of(w, struct initiator_task, dout_wait);
+	struct initiator_session *s = t->sess;
+	if (t->state != T_ISSUED || !t->nbursts || t->have_status || !s->up) {
+		netreserve_pool_put(&s->douts, obj);
+		return;
+	}
+	send_dout(s, t, obj);
+	pump_dout(s, t);
+}
+
+static void
+pump_dout(struct initiator_session *s, struct initiator_task *t)
+{
+	while (t->nbursts && !t->have_status && s->up &&
+	       t->dout_inflight < INITIATOR_DOUT_PER_TASK && !t->dout_wait.queued) {
+		void *obj = NULL;
+		t->dout_wait.cls = NETRESERVE_CLASS_CONTROL;
+		t->dout_wait.wake = dout_wake;
+		if (netreserve_pool_get_or_wait(&s->douts, &t->dout_wait, &obj) != 0)
+			return; /* dout_wake continues */
+		send_dout(s, t, obj);
+	}
+}
+
+static void
+dout_sent(struct netreserve_conn *c, struct netreserve_send *snd, int res)
+{
+	struct dout *d = container_of(snd, struct dout, send);
+	struct initiator_task *t = d->task;
+	struct initiator_session *s = t->sess;
+	(void)c;
+	netreserve_pool_put(&s->douts, d);
+	t->dout_inflight--;
+	if (res >= 0)
+		pump_dout(s, t);
+	maybe_complete(s, t);
+}
+
+void
+initiator_session_submit(struct initiator_session *s, struct initiator_task *t)
+{
+	uint32_t bs = t->lun->info.block_size;
+
+	t->chunk_off = 0;
+	t->retries = 0;
+	switch (t->op) {
+	case INITIATOR_OP_READ:
+		(*s->st.reads)++;
+		(*s->st.read_bytes) += t->length;
+		break;
+	case INITIATOR_OP_WRITE:
+		(*s->st.writes)++;
+		(*s->st.write_bytes) += t->length;
+		break;
+	case INITIATOR_OP_FLUSH:
+		(*s->st.flushes)++;
+		break;
+	case INITIATOR_OP_TRIM:
+		(*s->st.trims)++;
+		break;
+	case INITIATOR_OP_ZERO:
+		(*s->st.zeroes)++;
+		break;
+	}
+	if (t->op != INITIATOR_OP_FLUSH &&
+	    (t->offset % bs || t->length % bs || t->length == 0 ||
+	     ((t->op == INITIATOR_OP_READ || t->op == INITIATOR_OP_WRITE) &&
+	      t->length > s->sc.max_io))) {
+		t->state = T_ISSUED;
+		task_fail(s, t, INITIATOR_NBD_EINVAL);
+		return;
+	}
+	build_cmd(s, t);
+	issue(s, t);
+}
+
+/* Runs a finished command's outcome: next chunk, retry or completion. */
+static void
+finish(struct initiator_session *s, struct initiator_task *t)
+{
+	uint32_t err = 0;
+	bool retry = false;
+
+	if (t->fail_err) {
+		err = t->fail_err;
+		goto done;
+	}
+	if (t->response != PDU_RESPONSE_COMPLETED) {
+		err = INITIATOR_NBD_EIO;
+		goto done;
+	}
+	switch (t->status) {
+	case INITIATOR_SCSI_GOOD:
+		/* RFC 7143 11.4.5: residual underflow: the target moved less than asked. That
+		 * loses data for READ and WRITE; for UNMAP and WRITE SAME some targets report
+		 * the parameter data as residual, which is harmless. */
+		if ((t->dir_read && t->xfer < t->edtl) ||
+		    ((t->op == INITIATOR_OP_READ || t->op == INITIATOR_OP_WRITE ||
+		      t->cdb[0] == INITIATOR_SCSI_WRITE_10 || t->cdb[0] == INITIATOR_SCSI_WRITE_16) &&
+		     (t->rsp_flags & PDU_RSP_UNDERFLOW) && t->residual)) {
+			log_ratelimited(&s->rl, LOG_LEVEL_ERR,
+					"s%u: ITT 0x%08x: short transfer (CDB 0x%02x, %u of %u "
+					"bytes, residual %u)",
+					s->tsih, t->itt, t->cdb[0], t->dir_read ? t->xfer : t->edtl,
+					t->edtl, t->residual);
+			err = INITIATOR_NBD_EIO;
+			goto done;
+		}
+		break;
+	case INITIATOR_SCSI_CHECK_CONDITION:
+		switch (t->sense.key) {
+		case INITIATOR_SENSE_RECOVERED:
+		case INITIATOR_SENSE_NO_SENSE:
+			break;
+		case INITIATOR_SENSE_UNIT_ATTENTION:
+		case INITIATOR_SENSE_ABORTED_COMMAND:
+			retry = true;
+			break;
+		case INITIATOR_SENSE_NOT_READY:
+			/* 04/01: becoming ready */
+			retry = t->sense.asc == 0x04 && t->sense.ascq == 0x01;
+			break;
+		case INITIATOR_SENSE_ILLEGAL_REQUEST:
+			if (t->op == INITIATOR_OP_ZERO && t->cdb[0] == INITIATOR_SCSI_WRITE_SAME_16 &&
+			    (t->sense.asc == 0x20 || t->sense.asc == 0x24)) {
+				/* invalid opcode / field: write zeroes with plain WRITEs from now on */
+				for (size_t i = 0; i < s->sc.nluns; i++)
+					if (&s->sc.luns[i] == t->lun)
+						s->sc.luns[i].can_write_same = false;
+				build_cmd(s, t);
+				issue(s, t);
+				return;
+			}
+			break;
+		}
+		if (!retry && t->sense.key != INITIATOR_SENSE_RECOVERED &&
+		    t->sense.key != INITIATOR_SENSE_NO_SENSE) {
+			err = initiator_nbd_error_from_scsi(t->status, t->sense.key, t->sense.asc,
+							    t->sense.ascq, t->dir_write);
+			if (!err)
+				break;
+			log_ratelimited(&s->rl, LOG_LEVEL_ERR,
+					"s%u: lun %llu: CDB 0x%02x failed: %s, sense %s "
+					"asc/ascq 0x%02x/0x%02x",
+					s->tsih, (unsigned long long)t->lun->info.lun, t->cdb[0],
+					initiator_scsi_status_str(t->status),
+					initiator_scsi_sense_key_str(t->sense.key), t->sense.asc,
+					t->sense.ascq);
+			goto done;
+		}
+		break;
+	case INITIATOR_SCSI_BUSY:
+	case INITIATOR_SCSI_TASK_SET_FULL:
+	case INITIATOR_SCSI_TASK_ABORTED:
+		retry = true;
+		break;
+	default:
+		err = initiator_nbd_error_from_scsi(t->status, 0, 0, 0, t->dir_write);
+		log_ratelimited(&s->rl, LOG_LEVEL_ERR, "s%u: lun %llu: CDB 0x%02x: status %s",
+				s->tsih, (unsigned long long)t->lun->info.lun, t->cdb[0],
+				initiator_scsi_status_str(t->status));
+		goto done;
+	}
+	if (retry) {
+		if (t->retries++ < INITIATOR_MAX_RETRIES) {
+			(*s->st.retries)++;
+			issue(s, t);
+			return;
+		}
+		err = initiator_nbd_error_from_scsi(t->status, t->sense.key, t->sense.asc,
+						    t->sense.ascq, t->dir_write);
+		if (!err)
+			err = INITIATOR_NBD_EIO;
+		goto done;
+	}
+	t->chunk_off += t->chunk_len;
+	if (t->chunk_off < t->length) {
+		t->retries = 0;
+		build_cmd(s, t);
+		issue(s, t);
+		return;
+	}
+done:
+	if (err)
+		(*s->st.errors)++;
+	t->state = T_TAKEN;
+	t->itt = PDU_RESERVED_TAG;
+	t->done(t, err);
+}
+
+void
+initiator_session_run(struct initiator_session *s)
+{
+	while (s->cq_head) {
+		struct initiator_task *t = s->cq_head;
+		s->cq_head = t->next;
+		if (!s->cq_head)
+			s->cq_tail = NULL;
+		finish(s, t);
+	}
+}
+
+/* ---- control PDUs ------------------------------------------------------------------------ */
+
+static void
+ctl_sent(struct netreserve_conn *c, struct netreserve_send *snd, int res)
+{
+	struct ctl_pdu *p = container_of(snd, struct ctl_pdu, send);
+	(void)c;
+	(void)res;
+	p->busy = false;
+}
+
+static int
+ctl_send(struct initiator_session *s, struct ctl_pdu *p, struct pdu_hdr *h, void *data,
+	 uint32_t len)
+{
+	if (p->busy || !s->up)
+		return -EBUSY;
+	h->data_len = len;
+	pdu_encode(h, p->hdr);
+	put_hdr_digest(s, p->hdr, &p->iov[0]);
+	int n = 1 + put_data(s, &p->iov[1], data, len, p->dd);
+	p->send.done = ctl_sent;
+	p->send.flags = 0;
+	int r = netreserve_conn_send(s->conn, p->iov, n, &p->send);
+	if (r == 0)
+		p->busy = true;
+	return r;
+}
+
+/* RFC 7143 11.18/11.19: answer a NOP-In ping with a NOP-Out carrying its TTT and data. */
+static void
+answer_ping(struct initiator_session *s, const struct pdu_hdr *in, const void *data,
+	    uint32_t len)
+{
+	struct pdu_hdr h;
+
+	if (len > NOP_DATA_MAX || s->nop.busy) {
+		log_ratelimited(&s->rl, LOG_LEVEL_WARN, "s%u: NOP-In ping not answered (%s)",
+				s->tsih, s->nop.busy ? "previous answer in flight" : "too long");
+		return;
+	}
+	memcpy(s->nop_data, data, len);
+	memset(&h, 0, sizeof(h));
+	h.opcode = PDU_OP_NOP_OUT;
+	h.immediate = true;
+	h.flags = PDU_FLAG_FINAL;
+	h.lun = in->lun;
+	h.itt = PDU_RESERVED_TAG;
+	h.nop_out.ttt = in->nop_in.ttt;
+	h.nop_out.cmdsn = s->cmdsn;
+	h.nop_out.expstatsn = s->expstatsn;
+	ctl_send(s, &s->nop, &h, s->nop_data, len);
+}
+
+static void
+send_ping(struct initiator_session *s)
+{
+	struct pdu_hdr h;
+
+	memset(&h, 0, sizeof(h));
+	h.opcode = PDU_OP_NOP_OUT;
+	h.immediate = true;
+	h.flags = PDU_FLAG_FINAL;
+	s->ping_itt = PING_ITT_BASE | ((s->ping_itt + 1) & 0xffff);
+	h.itt = s->ping_itt;
+	h.nop_out.ttt = PDU_RESERVED_TAG;
+	h.nop_out.cmdsn = s->cmdsn;
+	h.nop_out.expstatsn = s->expstatsn;
+	if (ctl_send(s, &s->ping, &h, NULL, 0) == 0) {
+		s->ping_out = true;
+		s->ping_sent_ms = now_ms();
+		(*s->st.nop_pings)++;
+	}
+}
+
+void
+initiator_session_tick(struct initiator_session *s)
+{
+	if (!s->up || s->logout_sent)
+		return;
+	int64_t now = now_ms();
+	const struct initiator_config *cfg = s->cfg;
+	if (s->ping_out && cfg->noop_out_timeout > 0 &&
+	    now - s->ping_sent_ms > (int64_t)cfg->noop_out_timeout * 1000) {
+		log_err("s%u: NOP-Out ping timed out after %d s: dropping the connection", s->tsih,
+			cfg->noop_out_timeout);
+		netreserve_conn_close(s->conn, -ETIMEDOUT);
+		return;
+	}
+	if (!s->ping_out && cfg->noop_out_interval > 0 &&
+	    now - s->last_rx_ms >= (int64_t)cfg->noop_out_interval * 1000)
+		send_ping(s);
+}
+
+int
+initiator_session_logout(struct initiator_session *s)
+{
+	struct pdu_hdr h;
+
+	if (!s->up)
+		return -ENOTCONN;
+	memset(&h, 0, sizeof(h));
+	h.opcode = PDU_OP_LOGOUT_REQ;
+	h.immediate = true;
+	h.flags = PDU_FLAG_FINAL;
+	h.itt = LOGOUT_ITT;
+	h.logout_req.reason = PDU_LOGOUT_SESSION;
+	h.logout_req.cmdsn = s->cmdsn;
+	h.logout_req.expstatsn = s->expstatsn;
+	int r = ctl_send(s, &s->logout, &h, NULL, 0);
+	if (r == 0)
+		s->logout_sent = true;
+	return r;
+}
+
+bool
+initiator_session_logged_out(const struct initiator_session *s)
+{
+	return s->logged_out || !s->up;
+}
+
+/* ---- receive --------------------------------------------------------------------------------- */
+
+/* Sequence numbers from a target PDU (RFC 7143 4.2.2.1, 11.x "StatSN"). */
+static void
+track_sn(struct initiator_session *s, const struct pdu_hdr *h)
+{
+	uint32_t statsn = 0, exp = 0, max = 0;
+	bool has_status = false;
+
+	switch (h->opcode) {
+	case PDU_OP_NOP_IN:
+		statsn = h->nop_in.statsn;
+		exp = h->nop_in.expcmdsn;
+		max = h->nop_in.maxcmdsn;
+		has_status = h->itt != PDU_RESERVED_TAG;
+		break;
+	case PDU_OP_SCSI_RSP:
+		statsn = h->scsi_rsp.statsn;
+		exp = h->scsi_rsp.expcmdsn;
+		max = h->scsi_rsp.maxcmdsn;
+		has_status = true;
+		break;
+	case PDU_OP_DATA_IN:
+		statsn = h->data_in.statsn;
+		exp = h->data_in.expcmdsn;
+		max = h->data_in.maxcmdsn;
+		has_status = (h->flags & PDU_DATA_IN_STATUS) != 0;
+		break;
+	case PDU_OP_R2T:
+		exp = h->r2t.expcmdsn;
+		max = h->r2t.maxcmdsn;
+		break;
+	case PDU_OP_TMF_RSP:
+		statsn = h->tmf_rsp.statsn;
+		exp = h->tmf_rsp.expcmdsn;
+		max = h->tmf_rsp.maxcmdsn;
+		has_status = true;
+		break;
+	case PDU_OP_TEXT_RSP:
+		statsn = h->text_rsp.statsn;
+		exp = h->text_rsp.expcmdsn;
+		max = h->text_rsp.maxcmdsn;
+		has_status = true;
+		break;
+	case PDU_OP_LOGOUT_RSP:
+		statsn = h->logout_rsp.statsn;
+		exp = h->logout_rsp.expcmdsn;
+		max = h->logout_rsp.maxcmdsn;
+		has_status = true;
+		break;
+	case PDU_OP_ASYNC:
+		statsn = h->async.statsn;
+		exp = h->async.expcmdsn;
+		max = h->async.maxcmdsn;
+		has_status = true;
+		break;
+	case PDU_OP_REJECT:
+		statsn = h->reject.statsn;
+		exp = h->reject.expcmdsn;
+		max = h->reject.maxcmdsn;
+		has_status = true;
+		break;
+	default:
+		return;
+	}
+	if (has_status && sn_ge(statsn, s->expstatsn))
+		s->expstatsn = statsn + 1;
+	if (sn_lt(max, exp - 1))
+		return; /* invalid window: ignored (4.2.2.1) */
+	if (sn_gt(exp, s->expcmdsn))
+		s->expcmdsn = exp;
+	if (sn_gt(max, s->maxcmdsn))
+		s->maxcmdsn = max;
+}
+
+static int
+protocol_error(struct initiator_session *s, const char *what, uint32_t itt)
+{
+	s->protocol_errors++;
+	log_ratelimited(&s->rl, LOG_LEVEL_ERR, "s%u: protocol error: %s (ITT 0x%08x)", s->tsih,
+			what, itt);
+	return -EPROTO;
+}
+
+static int
+on_r2t(struct initiator_session *s, const struct pdu_hdr *h)
+{
+	struct initiator_task *t = task_by_itt(s, h->itt);
+	if (!t)
+		return 0; /* RFC 7143 ERL 0: stale; the command is gone */
+	if (!t->dir_write || t->have_status)
+		return protocol_error(s, "R2T for a command without write data", h->itt);
+	if ((uint64_t)h->r2t.offset + h->r2t.desired_len > t->edtl || !h->r2t.desired_len)
+		return protocol_error(s, "R2T outside the command's data", h->itt);
+	if (t->nbursts >= s->max_r2t + 1u || t->nbursts >= ARRAY_SIZE(t->bursts))
+		return protocol_error(s, "more R2Ts than MaxOutstandingR2T", h->itt);
+	t->bursts[t->nbursts++] = (struct initiator_burst){ h->r2t.ttt, h->r2t.offset,
+							    h->r2t.desired_len, 0 };
+	(*s->st.r2ts)++;
+	pump_dout(s, t);
+	return 0;
+}
+
+static void
+on_async(struct initiator_session *s, const struct pdu_hdr *h)
+{
+	switch (h->async.event) {
+	case PDU_ASYNC_SCSI:
+		log_ratelimited(&s->rl, LOG_LEVEL_NOTICE, "s%u: asynchronous SCSI event", s->tsih);
+		break;
+	case PDU_ASYNC_LOGOUT_REQUEST:
+		log_ratelimited(&s->rl, LOG_LEVEL_WARN,
+				"s%u: target requests logout within %u s", s->tsih,
+				h->async.param3);
+		break;
+	case PDU_ASYNC_DROP_CONNECTION:
+	case PDU_ASYNC_DROP_ALL:
+		log_ratelimited(&s->rl, LOG_LEVEL_WARN, "s%u: target drops the connection",
+				s->tsih);
+		break;
+	default:
+		break;
+	}
+}
+
+/* A complete PDU is in s->rx_h (data at rx_dst). Returns 0 or -errno to drop the connection. */
+static int
+pdu_done(struct initiator_session *s)
+{
+	const struct pdu_hdr *h = &s->rx_h;
+	struct initiator_task *t;
+
+	track_sn(s, h);
+	switch (h->opcode) {
+	case PDU_OP_DATA_IN:
+		t = task_by_itt(s, h->itt);
+		if (!t)
+			break;
+		t->xfer += h->data_len;
+		if (h->flags & PDU_DATA_IN_STATUS) {
+			/* RFC 7143 11.7.4: status in the last Data-In (phase collapse) */
+			t->have_status = true;
+			t->response = PDU_RESPONSE_COMPLETED;
+			t->status = h->data_in.status;
+			t->rsp_flags = h->flags;
+			t->residual = h->data_in.residual;
+			maybe_complete(s, t);
+		}
+		break;
+	case PDU_OP_SCSI_RSP:
+		t = task_by_itt(s, h->itt);
+		if (!t)
+			break;
+		t->have_status = true;
+		t->response = h->scsi_rsp.response;
+		t->status = h->scsi_rsp.status;
+		t->rsp_flags = h->flags;
+		t->residual = h->scsi_rsp.residual;
+		if (h->data_len >= 2 && s->rx_dst) {
+			/* RFC 7143 11.4.7: SenseLength, then the sense data */
+			uint32_t sl = MIN((uint32_t)get_be16(s->rx_dst), h->data_len - 2);
+			initiator_scsi_parse_sense(s->rx_dst + 2, sl, &t->sense);
+		}
+		t->nbursts = 0;
+		maybe_complete(s, t);
+		break;
+	case PDU_OP_R2T:
+		return on_r2t(s, h);
+	case PDU_OP_NOP_IN:
+		if (h->nop_in.ttt != PDU_RESERVED_TAG)
+			answer_ping(s, h, s->rx_dst, h->data_len);
+		if (h->itt != PDU_RESERVED_TAG && h->itt == s->ping_itt)
+			s->ping_out = false;
+		break;
+	case PDU_OP_ASYNC:
+		on_async(s, h);
+		break;
+	case PDU_OP_REJECT:
+		if (h->data_len >= PDU_BHS_LEN && s->rx_dst) {
+			uint32_t ritt = get_be32(s->rx_dst + 16);
+			log_ratelimited(&s->rl, LOG_LEVEL_ERR,
+					"s%u: target rejected a PDU (reason 0x%02x, ITT 0x%08x)",
+					s->tsih, h->reject.reason, ritt);
+			t = task_by_itt(s, ritt);
+			if (t && !t->have_status) {
+				t->have_status = true;
+				t->fail_err = INITIATOR_NBD_EIO;
+				t->nbursts = 0;
+				maybe_complete(s, t);
+			}
+		}
+		break;
+	case PDU_OP_LOGOUT_RSP:
+		s->logged_out = true;
+		break;
+	default:
+		break;
+	}
+	drain_window(s);
+	return 0;
+}
+
+/* The header is complete: decide where the data segment goes. */
+static int
+start_data(struct initiator_session *s)
+{
+	const struct pdu_hdr *h = &s->rx_h;
+
+	s->rx_dlen = h->data_len;
+	s->rx_dgot = 0;
+	s->rx_crc = CRC32C_INIT;
+	s->rx_dst = NULL;
+	if (h->opcode == PDU_OP_DATA_IN) {
+		struct initiator_task *t = task_by_itt(s, h->itt);
+		if (t) {
+			if (!t->dir_read || (uint64_t)h->data_in.offset + h->data_len > t->edtl)
+				return protocol_error(s, "Data-In outside the command's buffer",
+						      h->itt);
+			s->rx_dst = (uint8_t *)t->data + t->data_off + h->data_in.offset;
+		}
+	} else if (h->data_len) {
+		if (h->data_len > s->rxbuf_cap)
+			return protocol_error(s, "data segment too long", h->itt);
+		s->rx_dst = s->rxbuf;
+	}
+	if (!s->rx_dlen)
+		goto tail;
+	s->rx_state = RX_DATA;
+	return 0;
+tail:
+	s->rx_state = RX_TAIL;
+	s->rx_have = 0;
+	s->rx_need = 0;
+	return 0;
+}
+
+static long
+on_recv(struct netreserve_conn *c, const void *data, size_t len, void *ctx)
+{
+	struct initiator_session *s = ctx;
+	const uint8_t *p = data;
+	size_t left = len;
+	int r;
+	(void)c;
+
+	s->last_rx_ms = now_ms();
+	while (left || (s->rx_state == RX_TAIL && s->rx_have == s->rx_need)) {
+		switch (s->rx_state) {
+		case RX_BHS: {
+			uint32_t n = (uint32_t)MIN((size_t)(PDU_BHS_LEN - s->rx_have), left);
+			memcpy(s->rx_hdr + s->rx_have, p, n);
+			s->rx_have += n;
+			p += n;
+			left -= n;
+			if (s->rx_have < PDU_BHS_LEN)
+				break;
+			struct pdu_err perr;
+			struct pdu_limits lim = { .max_data_len = s->max_recv };
+			if (pdu_decode(s->rx_hdr, PDU_SIDE_INITIATOR, &lim, &s->rx_h, &perr)) {
+				log_ratelimited(&s->rl, LOG_LEVEL_ERR,
+						"s%u: bad PDU header from the target: %s (opcode 0x%02x)",
+						s->tsih, pdu_defect_str(perr.defect),
+						s->rx_hdr[0] & PDU_OPCODE_MASK);
+				s->protocol_errors++;
+				return -EPROTO;
+			}
+			s->rx_need = (uint32_t)s->rx_h.ahs_words * 4 + (s->hd ? PDU_DIGEST_LEN : 0);
+			if (s->rx_need) {
+				s->rx_state = RX_AHS;
+				break;
+			}
+			r = start_data(s);
+			if (r)
+				return r;
+			break;
+		}
+		case RX_AHS: {
+			uint32_t n = (uint32_t)MIN((size_t)(s->rx_need - (s->rx_have - PDU_BHS_LEN)),
+						   left);
+			memcpy(s->rx_hdr + s->rx_have, p, n);
+			s->rx_have += n;
+			p += n;
+			left -= n;
+			if (s->rx_have - PDU_BHS_LEN < s->rx_need)
+				break;
+			if (s->hd) {
+				size_t hl = s->rx_have - PDU_DIGEST_LEN;
+				if (pdu_check_header_digest(s->rx_hdr, hl, s->rx_hdr + hl, NULL)) {
+					log_ratelimited(&s->rl, LOG_LEVEL_ERR,
+							"s%u: header digest error: dropping the "
+							"connection",
+							s->tsih);
+					return -EBADMSG;
+				}
+			}
+			r = start_data(s);
+			if (r)
+				return r;
+			break;
+		}
+		case RX_DATA: {
+			uint32_t n = (uint32_t)MIN((size_t)(s->rx_dlen - s->rx_dgot), left);
+			if (s->rx_dst)
+				memcpy(s->rx_dst + s->rx_dgot, p, n);
+			if (s->dd)
+				s->rx_crc = crc32c_update(s->rx_crc, p, n);
+			s->rx_dgot += n;
+			p += n;
+			left -= n;
+			if (s->rx_dgot < s->rx_dlen)
+				break;
+			s->rx_state = RX_TAIL;
+			s->rx_have = 0;
+			s->rx_need = pdu_pad_len(s->rx_dlen) + (s->dd ? PDU_DIGEST_LEN : 0);
+			break;
+		}
+		case RX_TAIL: {
+			uint32_t n = (uint32_t)MIN((size_t)(s->rx_need - s->rx_have), left);
+			memcpy(s->rx_tail + s->rx_have, p, n);
+			s->rx_have += n;
+			p += n;
+			left -= n;
+			if (s->rx_have < s->rx_need)
+				break;
+			if (s->dd && s->rx_dlen) {
+				uint32_t pad = pdu_pad_len(s->rx_dlen);
+				uint32_t st = crc32c_update(s->rx_crc, s->rx_tail, pad);
+				if (crc32c_final(st) != pdu_get_digest(s->rx_tail + pad)) {
+					log_ratelimited(&s->rl, LOG_LEVEL_ERR,
+							"s%u: data digest error (ITT 0x%08x): "
+							"dropping the connection",
+							s->tsih, s->rx_h.itt);
+					return -EBADMSG;
+				}
+			}
+			r = pdu_done(s);
+			if (r)
+				return r;
+			s->rx_state = RX_BHS;
+			s->rx_have = 0;
+			s->rx_need = PDU_BHS_LEN;
+			break;
+		}
+		}
+	}
+	return (long)len;
+}
+
+static void
+on_close(struct netreserve_conn *c, int err, void *ctx)
+{
+	struct initiator_session *s = ctx;
+	(void)c;
+
+	s->up = false;
+	s->conn = NULL;
+	s->last_err = err;
+	if (!s->logout_sent || !s->logged_out)
+		log_err("s%u: connection to the target closed%s%s", s->tsih, err ? ": " : "",
+			err ? strerror(-err) : "");
+	/* ERL 0 without recovery (yet): every outstanding command fails. Each task keeps its
+	 * request, so a relogin could reissue them from here instead. */
+	while (s->wq_head) {
+		struct initiator_task *t = s->wq_head;
+		s->wq_head = t->next;
+		t->state = T_ISSUED;
+		task_fail(s, t, INITIATOR_NBD_EIO);
+	}
+	s->wq_tail = NULL;
+	for (uint32_t i = 0; i < s->tasks.count; i++) {
+		struct initiator_task *t = task_at(s, i);
+		if (!s->tasks.state[i] || t->state != T_ISSUED)
+			continue;
+		if (t->dout_wait.queued)
+			netreserve_pool_cancel_wait(&s->douts, &t->dout_wait);
+		t->sends = 0;
+		t->dout_inflight = 0;
+		task_fail(s, t, INITIATOR_NBD_EIO);
+	}
+}
+
+/* ---- status ----------------------------------------------------------------------------------- */
+
+int
+initiator_session_format(const struct initiator_session *s, char *buf, size_t len)
+{
+	const struct netreserve_conn_stats *cs = s->conn ? netreserve_conn_stats(s->conn) : NULL;
+	return snprintf(
+		buf, len,
+		"session s%u isid %s state %s\n"
+		"connection %s rx_bytes %llu tx_bytes %llu\n"
+		"params header_digest %s data_digest %s max_xmit_dsl %u max_recv_dsl %u "
+		"first_burst %u max_burst %u max_r2t %u immediate_data %s initial_r2t %s\n"
+		"sn cmdsn %u expcmdsn %u maxcmdsn %u expstatsn %u\n"
+		"slots total %u busy %u low_water %u\n"
+		"counters cmds %llu reads %llu writes %llu read_bytes %llu write_bytes %llu "
+		"flushes %llu trims %llu zeroes %llu errors %llu retries %llu r2ts %llu "
+		"window_waits %llu nop_pings %llu slot_waits %llu protocol_errors %llu\n",
+		s->tsih, s->isid_str,
+		s->up ? "logged_in" : (s->logged_out ? "logged_out" : "failed"),
+		s->up ? "up" : "down", cs ? (unsigned long long)cs->rx_bytes : 0ull,
+		cs ? (unsigned long long)cs->tx_bytes : 0ull, s->hd ? "CRC32C" : "None",
+		s->dd ? "CRC32C" : "None", s->max_xmit, s->max_recv, s->first_burst, s->max_burst,
+		s->max_r2t, s->imm_data ? "Yes" : "No", s->initial_r2t ? "Yes" : "No", s->cmdsn,
+		s->expcmdsn, s->maxcmdsn, s->expstatsn, s->tasks.count, s->busy,
+		s->tasks.stats.low_water, (unsigned long long)*s->st.cmds,
+		(unsigned long long)*s->st.reads, (unsigned long long)*s->st.writes,
+		(unsigned long long)*s->st.read_bytes, (unsigned long long)*s->st.write_bytes,
+		(unsigned long long)*s->st.flushes, (unsigned long long)*s->st.trims,
+		(unsigned long long)*s->st.zeroes, (unsigned long long)*s->st.errors,
+		(unsigned long long)*s->st.retries, (unsigned long long)*s->st.r2ts,
+		(unsigned long long)*s->st.window_waits, (unsigned long long)*s->st.nop_pings,
+		(unsigned long long)*s->st.slot_waits, (unsigned long long)s->protocol_errors);
+}

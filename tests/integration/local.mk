@@ -14,3 +14,10 @@ TESTS += tests/integration/netreserve-exchange.sh
 # ballast-targetd configuration, reload and footprint (owner: target transport engineer)
 TESTS += tests/integration/target-config.sh
 dist_check_SCRIPTS += tests/integration/target-config.sh
+# ballastd against ballast-targetd: the ballastd-tgtd-*.sh interop tests with BALLASTD_PEER=targetd
+BALLASTD_INTEGRATION_TESTS = tests/integration/ballastd-targetd-nbdcopy.sh \
+	tests/integration/ballastd-targetd-zero-trim.sh tests/integration/ballastd-targetd-fio.sh \
+	tests/integration/ballastd-targetd-chap.sh tests/integration/ballastd-targetd-tripwire.sh \
+	tests/integration/ballastd-targetd-mount.sh
+TESTS += $(BALLASTD_INTEGRATION_TESTS)
+dist_check_SCRIPTS += $(BALLASTD_INTEGRATION_TESTS)

@@ -8,3 +8,11 @@ TARGET_INTEROP_TESTS = tests/interop/target-login.sh tests/interop/target-data.s
 TESTS += $(TARGET_INTEROP_TESTS)
 dist_check_SCRIPTS += $(TARGET_INTEROP_TESTS)
 EXTRA_DIST += tests/interop/target-lib.sh
+# ballastd against tgtd (root; skip 77 without tgtd/nbd tools)
+BALLASTD_INTEROP_TESTS = tests/interop/ballastd-tgtd-nbdcopy.sh \
+	tests/interop/ballastd-tgtd-zero-trim.sh tests/interop/ballastd-tgtd-fio.sh \
+	tests/interop/ballastd-tgtd-chap.sh tests/interop/ballastd-tgtd-tripwire.sh \
+	tests/interop/ballastd-tgtd-mount.sh tests/interop/ballastd-tgtd-params.sh
+TESTS += $(BALLASTD_INTEROP_TESTS)
+dist_check_SCRIPTS += $(BALLASTD_INTEROP_TESTS)
+EXTRA_DIST += tests/interop/ballastd-lib.sh

@@ -14,7 +14,12 @@
 #      --recover: /dev/ublkb0 stays (same device number, file system still mounted), the
 #      writer never sees an error, every acknowledged block reads back intact, and the file
 #      system written before and after the kill passes e2fsck -fn. The killed server holds one
-#      WRITE neither executed nor acknowledged (--stall): it must be reissued, not lost.
+#      WRITE neither executed nor acknowledged (--stall, limited to the writer's blocks): it
+#      must be reissued, not lost. A file is written to the mounted file system while the
+#      server is dead; it completes only after the recovery (see "Written while" below).
+# Every guest step is bounded (step/bwait/within/wait_for) and a hang fails at once naming the
+# step, with the tasks in D state and their kernel stacks; the whole VM is bounded to 240 s
+# (a normal run takes about a minute under TCG).
 # Timings are printed as "TIMING <name> <seconds>" lines (TCG: ratios, not absolutes).
 . "$(dirname "$0")/common.sh"
 
@@ -44,10 +49,74 @@ fi
 
 cat >"$KT_TMP/guest.sh" <<'EOT'
 . /etc/kvm-functions.sh
-set -e
 T() { echo "TIMING $1 $(awk -v a="$2" -v b="$(up)" 'BEGIN { printf "%.2f", b - a }')"; }
+
+# Tasks in D state with their kernel stacks: what a hung step waits for.
+dstate() {
+	local p st
+	for p in /proc/[0-9]*; do
+		st=$(awk '/^State:/ { print $2 }' "$p/status" 2>/dev/null)
+		[ "$st" = D ] || continue
+		echo "D-state: pid ${p#/proc/} $(cat "$p/comm" 2>/dev/null)"
+		sed 's/^/    /' "$p/stack" 2>/dev/null
+	done
+}
+
+# Replaces functions.sh's fail: logs, D-state tasks, then the exit status is reported and the
+# guest powered off here, because /guest/init ends with sync, which never returns while a file
+# system sits on a ublk device whose server is gone (the VM would run into its timeout).
+fail() {
+	say "FAIL: $*"
+	for f in /run/srv.a.log /run/srv.b.log /run/srv.c.log; do
+		[ -s "$f" ] && { echo "--- $f"; cat "$f"; }
+	done
+	dstate
+	echo "GUEST-EXIT 1 uptime=$(up)"
+	echo o >/proc/sysrq-trigger
+	sleep 10
+	exit 1
+}
+
+# bwait PID SECS: 0 once PID has ended (its status in BW_RC), 1 while it still runs after SECS.
+# (timeout(1) cannot bound these steps: it signals, and a task in D state ignores signals.)
+BW_RC=0
+bwait() {
+	local n=$(($2 * 10))
+	while kill -0 "$1" 2>/dev/null; do
+		[ $n -gt 0 ] || return 1
+		n=$((n - 1))
+		sleep 0.1
+	done
+	wait "$1"
+	BW_RC=$?
+	return 0
+}
+
+# step NAME SECS CMD...: runs CMD (a command, or a function that returns non-zero on failure
+# and never calls fail) and fails naming the step when CMD fails or is still running after SECS.
+step() {
+	local name=$1 secs=$2 pid
+	shift 2
+	"$@" &
+	pid=$!
+	bwait $pid "$secs" || fail "step '$name' hung: still running after ${secs}s"
+	[ "$BW_RC" = 0 ] || fail "step '$name' failed (exit $BW_RC)"
+}
+
+# within SECS CMD...: polls until CMD succeeds; 1 after SECS seconds.
+within() {
+	local n=$(($1 * 20))
+	shift
+	until "$@"; do
+		[ $n -gt 0 ] || return 1
+		n=$((n - 1))
+		sleep 0.05
+	done
+}
+lines_ge() { [ "$(wc -l <"$1")" -ge "$2" ]; }
+
 t=$(up)
-insmod /lib/modules/extra/ublk_drv.ko
+step insmod 30 insmod /lib/modules/extra/ublk_drv.ko
 wait_for /dev/ublk-control 5 || fail "no /dev/ublk-control after insmod"
 T insmod "$t"
 
@@ -55,7 +124,7 @@ T insmod "$t"
 t=$(up)
 ublk-memserver --size 256M --depth 64 --ready-file /run/ready.a >/run/srv.a.log 2>&1 &
 SRV=$!
-wait_for /run/ready.a 30 || { cat /run/srv.a.log; fail "server did not start"; }
+wait_for /run/ready.a 30 || fail "step 'start server A' hung: not ready after 30s"
 T start "$t"
 cat /run/srv.a.log
 DEV=$(cat /run/ready.a)
@@ -117,7 +186,9 @@ verify=pattern
 verify_pattern=0x00
 EOJ
 	t=$(up)
-	fio --output=/run/fio.log /run/verify.fio >/run/fio.err 2>&1 || { cat /run/fio.log /run/fio.err; fail "fio"; }
+	fio --output=/run/fio.log /run/verify.fio >/run/fio.err 2>&1 &
+	bwait $! 90 || fail "step 'fio' hung: still running after 90s"
+	[ "$BW_RC" = 0 ] || { cat /run/fio.log /run/fio.err; fail "fio"; }
 	T fio-verify-discard "$t"
 	grep -E 'err=|issued|IOPS' /run/fio.log | sed 's/^/  fio: /'
 	# fio 3.33 exits 0 even when a job dies on an assertion: check every job.
@@ -125,53 +196,58 @@ EOJ
 		{ cat /run/fio.log /run/fio.err; fail "fio job failed"; }
 	[ "$(grep -c 'err= 0' /run/fio.log)" = 5 ] || { cat /run/fio.log; fail "fio: not 5 clean jobs"; }
 	dd if=/dev/zero of=/run/zero bs=1M count=32 2>/dev/null
-	dd if=$DEV of=/run/back bs=1M skip=128 count=32 iflag=direct 2>/dev/null
+	step "read discarded range" 30 dd if=$DEV of=/run/back bs=1M skip=128 count=32 iflag=direct 2>/dev/null
 	cmp -s /run/zero /run/back || fail "discarded range does not read back as zeros"
 	rm -f /run/zero /run/back
 else
+	dd_verify() {
+		dd if=/dev/urandom of=/run/a bs=1M count=32 2>/dev/null &&
+		dd if=/run/a of=$DEV bs=1M oflag=direct 2>/dev/null || return 1
+		blkdiscard -o 0 -l 1048576 $DEV 2>/dev/null
+		echo 3 >/proc/sys/vm/drop_caches
+		dd if=$DEV of=/run/b bs=1M count=32 iflag=direct 2>/dev/null || return 1
+		dd if=/dev/zero of=/run/a bs=1M count=1 conv=notrunc 2>/dev/null
+		[ "$(sha256sum </run/a)" = "$(sha256sum </run/b)" ] || { say "dd sha256"; return 1; }
+		rm -f /run/a /run/b
+	}
 	t=$(up)
-	dd if=/dev/urandom of=/run/a bs=1M count=32 2>/dev/null
-	dd if=/run/a of=$DEV bs=1M oflag=direct 2>/dev/null
-	blkdiscard -o 0 -l 1048576 $DEV 2>/dev/null || true
-	echo 3 >/proc/sys/vm/drop_caches
-	dd if=$DEV of=/run/b bs=1M count=32 iflag=direct 2>/dev/null
-	dd if=/dev/zero of=/run/a bs=1M count=1 conv=notrunc 2>/dev/null
-	[ "$(sha256sum </run/a)" = "$(sha256sum </run/b)" ] || fail "dd sha256"
-	rm -f /run/a /run/b
+	step "dd + sha256" 60 dd_verify
 	T dd-verify "$t"
 fi
 
 t=$(up)
-tree_roundtrip $DEV /mnt || fail "tree round trip"
+step "mkfs + tree round trip + fsck" 90 tree_roundtrip $DEV /mnt
 T mkfs-tree-fsck "$t"
 
 t=$(up)
 kill -TERM $SRV
-wait $SRV || fail "server exit $?"
+bwait $SRV 30 || fail "step 'stop server A' hung: STOP_DEV + DEL_DEV not done after 30s"
+[ "$BW_RC" = 0 ] || fail "server exit $BW_RC"
 T stop-del "$t"
-cat /run/srv.a.log | tail -n 2
+tail -n 2 /run/srv.a.log
 [ ! -e /sys/block/ublkb0 ] || fail "ublkb0 still there after STOP_DEV"
 [ ! -e /sys/class/ublk-char/ublkc0 ] || fail "ublkc0 still there after DEL_DEV"
 say "A: STOP_DEV + DEL_DEV done"
 
 # ------------------------------------------------------------- B. kill -9 + recovery
+# The file system is blocks 0..8191 (32 MiB); the raw writer writes blocks 8192.. and only a
+# WRITE there is held (--stall-from 32M), so the held write is the writer's next block.
 t=$(up)
 ublk-memserver --size 64M --depth 32 --recovery --backing /dev/shm/ublk.img --stall /run/stall \
-	--ready-file /run/ready.b >/run/srv.b.log 2>&1 &
+	--stall-from 32M --ready-file /run/ready.b >/run/srv.b.log 2>&1 &
 SRV=$!
-wait_for /run/ready.b 30 || { cat /run/srv.b.log; fail "recovery server did not start"; }
+wait_for /run/ready.b 30 || fail "step 'start recovery server' hung: not ready after 30s"
 cat /run/srv.b.log
 grep -q 'flags=0x1[8-9a-f]' /run/srv.b.log || fail "UBLK_F_USER_RECOVERY(_REISSUE) not granted"
 DEVNO=$(cat /sys/block/ublkb0/dev)
-mkfs.ext4 -q -F -b 4096 -E lazy_itable_init=1,lazy_journal_init=1 $DEV 8192
+step mkfs 60 mkfs.ext4 -q -F -b 4096 -E lazy_itable_init=1,lazy_journal_init=1 $DEV 8192
 mkdir -p /mnt
-mount -t ext4 $DEV /mnt
-dd if=/dev/urandom of=/mnt/before bs=64K count=16 2>/dev/null
-sync
+step mount 30 mount -t ext4 $DEV /mnt
+step "write /mnt/before" 30 dd if=/dev/urandom of=/mnt/before bs=64K count=16 2>/dev/null
+step sync 30 sync
 sha_before=$(sha256sum </mnt/before)
 
-# Raw writer: blocks 8192.. (beyond the file system); each write is O_DIRECT + fsync and
-# counts as acknowledged only when dd succeeded.
+# Raw writer: each write is O_DIRECT + fsync and counts as acknowledged only when dd succeeded.
 N=160
 dd if=/dev/urandom of=/run/src bs=4096 count=$N 2>/dev/null
 : >/run/acked
@@ -189,54 +265,74 @@ dd if=/dev/urandom of=/run/src bs=4096 count=$N 2>/dev/null
 	done
 ) &
 WRITER=$!
-while [ "$(wc -l </run/acked)" -lt 40 ]; do sleep 0.05; done
-# The server now holds the next WRITE unexecuted and unacknowledged: kill it with that
-# request in flight; user recovery must reissue it to the new server.
+within 60 lines_ge /run/acked 40 ||
+	fail "step 'first 40 raw writes' hung: $(wc -l </run/acked) acknowledged after 60s"
+# The server now holds the writer's next WRITE unexecuted and unacknowledged: kill it with
+# that request in flight; user recovery must reissue it to the new server.
 : >/run/stall
-wait_for /run/stall.held 30 || fail "no write reached the stalled server"
+wait_for /run/stall.held 30 || fail "step 'stall': no write reached the stalled server in 30s"
 kill -KILL $SRV
 t=$(up)
-wait $SRV 2>/dev/null || true
+bwait $SRV 30 || fail "step 'killed server exits' hung: still there after 30s"
 acked_at_kill=$(wc -l </run/acked)
-say "B: server killed (SIGKILL) holding a write; $acked_at_kill acknowledged before"
+read -r held_off held_len </run/stall.held
+held_blk=$((held_off / 4096 - 8192))
+say "B: server killed (SIGKILL) holding block $held_blk ($held_len bytes at $held_off); $acked_at_kill acknowledged before"
+[ "$held_blk" = "$acked_at_kill" ] && [ "$held_len" = 4096 ] ||
+	fail "the held write is not the writer's next block"
 [ -e /sys/block/ublkb0 ] || fail "ublkb0 vanished after the kill"
-# Written while the server is dead: queued by the quiesced device.
-dd if=/dev/urandom of=/mnt/during bs=64K count=4 2>/dev/null
+# Written while the server is dead: queued by the quiesced device. Not waited for before the
+# recovery: creating the file may need a metadata buffer that a jbd2 commit is writing to the
+# device, and only the new server can finish that commit (ext4lazyinit and atime updates start
+# commits at any time). Waiting here is the deadlock this test once hit.
+dd if=/dev/urandom of=/mnt/during bs=64K count=4 2>/dev/null &
+DURING=$!
 
 t2=$(up)
 ublk-memserver --recover 0 --backing /dev/shm/ublk.img --ready-file /run/ready.c \
 	>/run/srv.c.log 2>&1 &
 SRV=$!
-wait_for /run/ready.c 60 || { cat /run/srv.c.log; fail "recovery did not complete"; }
+wait_for /run/ready.c 60 || fail "step 'recovery' hung: new server not ready after 60s"
 T recover-after-kill "$t"
 T recover-server "$t2"
 cat /run/srv.c.log
+if kill -0 $DURING 2>/dev/null; then
+	say "B: the write to /mnt/during was still blocked when the new server took over"
+else
+	say "B: the write to /mnt/during finished during the outage"
+fi
 [ "$(cat /sys/block/ublkb0/dev)" = "$DEVNO" ] || fail "device number changed"
-wait $WRITER
+bwait $DURING 30 || fail "step 'write during the outage' hung: not done 30s after recovery"
+[ "$BW_RC" = 0 ] || fail "write to /mnt/during failed ($BW_RC)"
+bwait $WRITER 60 || fail "step 'raw writer' hung: $(wc -l </run/acked) of $N acknowledged 60s after recovery"
 [ ! -s /run/failed ] || fail "writer saw errors for blocks: $(tr '\n' ' ' </run/failed)"
 [ "$(wc -l </run/acked)" = $N ] || fail "only $(wc -l </run/acked) of $N writes acknowledged"
-dd if=/dev/urandom of=/mnt/after bs=64K count=16 2>/dev/null
-sync
+step "write /mnt/after" 30 dd if=/dev/urandom of=/mnt/after bs=64K count=16 2>/dev/null
+step "sync after recovery" 30 sync
 echo 3 >/proc/sys/vm/drop_caches
-bad=0
-for i in $(cat /run/acked); do
-	a=$(dd if=/run/src bs=4096 skip=$i count=1 2>/dev/null | sha256sum)
-	b=$(dd if=$DEV bs=4096 skip=$((8192 + i)) count=1 iflag=direct 2>/dev/null | sha256sum)
-	[ "$a" = "$b" ] || { say "block $i lost"; bad=$((bad + 1)); }
-done
-[ $bad = 0 ] || fail "$bad acknowledged writes lost"
-say "B: all $N acknowledged writes intact ($acked_at_kill before the kill)"
+verify_acked() {
+	local i a b bad=0
+	for i in $(cat /run/acked); do
+		a=$(dd if=/run/src bs=4096 skip=$i count=1 2>/dev/null | sha256sum)
+		b=$(dd if=$DEV bs=4096 skip=$((8192 + i)) count=1 iflag=direct 2>/dev/null | sha256sum)
+		[ "$a" = "$b" ] || { say "block $i lost"; bad=$((bad + 1)); }
+	done
+	[ $bad = 0 ] || { say "$bad acknowledged writes lost"; return 1; }
+}
+step "verify acknowledged blocks" 60 verify_acked
+say "B: all $N acknowledged writes intact ($acked_at_kill before the kill, block $held_blk reissued)"
 [ "$(sha256sum </mnt/before)" = "$sha_before" ] || fail "file written before the kill changed"
-umount /mnt
-fsck_clean $DEV || fail "fsck after recovery"
-mount -t ext4 $DEV /mnt
+step umount 30 umount /mnt
+step "fsck after recovery" 60 fsck_clean $DEV
+step remount 30 mount -t ext4 $DEV /mnt
 [ "$(sha256sum </mnt/before)" = "$sha_before" ] || fail "file before the kill changed on disk"
 [ "$(stat -c %s /mnt/during)" = 262144 ] || fail "file written during the outage"
 [ "$(stat -c %s /mnt/after)" = 1048576 ] || fail "file written after recovery"
-umount /mnt
+step "final umount" 30 umount /mnt
 t=$(up)
 kill -TERM $SRV
-wait $SRV || fail "recovered server exit $?"
+bwait $SRV 30 || fail "step 'stop recovered server' hung: not done after 30s"
+[ "$BW_RC" = 0 ] || fail "recovered server exit $BW_RC"
 T stop-del-recovered "$t"
 tail -n 2 /run/srv.c.log
 [ ! -e /sys/block/ublkb0 ] || fail "ublkb0 still there"
@@ -244,5 +340,5 @@ say "UBLK OK"
 EOT
 
 # shellcheck disable=SC2086
-kt_run --timeout 900 --mem 1024 --bin "$SRV:/usr/local/bin/ublk-memserver" $EXTRA \
+kt_run --timeout 240 --mem 1024 --bin "$SRV:/usr/local/bin/ublk-memserver" $EXTRA \
 	--file "$KO:/lib/modules/extra/ublk_drv.ko" "$KT_TMP/guest.sh"

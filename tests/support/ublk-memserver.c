@@ -7,7 +7,7 @@
  * usage: ublk-memserver [--size BYTES] [--queues N] [--depth N] [--max-io BYTES]
  *                       [--block N] [--id N] [--backing FILE] [--recovery] [--recover ID]
  *                       [--ring netreserve|plain] [--ready-file FILE] [--keep] [--delay-us N]
- *                       [--stall FILE]
+ *                       [--stall FILE] [--stall-from BYTES]
  *   --backing FILE   the disk is FILE (created, sized, MAP_SHARED; put it on tmpfs): it
  *                    outlives the server, so a restarted server (--recover) sees every write
  *                    the killed one acknowledged. Default: anonymous memory.
@@ -21,7 +21,10 @@
  *   --delay-us N     sleep N us in every WRITE before acknowledging it
  *   --stall FILE     once FILE exists, the next WRITE is neither carried out nor acknowledged:
  *                    the server creates FILE.held and its queue thread sleeps forever (the
- *                    kill -9 test then kills it with that write provably in flight)
+ *                    kill -9 test then kills it with that write provably in flight);
+ *                    FILE.held holds "offset length" of that write
+ *   --stall-from B   hold only a WRITE that starts at byte B or beyond (default 0), so that
+ *                    the held write is the test's own and not, say, a journal commit
  * Prints "ublk-memserver: /dev/ublkbN ..." once the device is started and then writes
  * "/dev/ublkbN" into the ready file. SIGTERM/SIGINT: STOP_DEV, DEL_DEV (unless --keep), exit 0.
  * Exit status: 0 ok, 2 usage, 3 no ublk in this kernel (-ENOENT), 1 other errors.
@@ -63,20 +66,33 @@ static uint8_t *disk;
 static uint64_t disk_size;
 static unsigned int delay_us;
 static const char *stall_path;
+static uint64_t stall_from;
 
-/* --stall: hold this WRITE forever once the trigger file exists. */
+/*
+ * --stall: hold this WRITE forever once the trigger file exists (and it starts at or beyond
+ * --stall-from). FILE.held gets "offset length" of the held write, written to a temporary
+ * name and renamed so that a reader never sees it empty.
+ */
 static void
-maybe_stall(void)
+maybe_stall(const struct initiator_ublk_request *req)
 {
-	char held[512];
-	int fd;
+	char held[512], tmp[520], line[64];
+	int fd, n;
 
-	if (!stall_path || access(stall_path, F_OK) < 0)
+	if (!stall_path || req->offset < stall_from || access(stall_path, F_OK) < 0)
 		return;
 	snprintf(held, sizeof(held), "%s.held", stall_path);
-	fd = open(held, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-	if (fd >= 0)
+	snprintf(tmp, sizeof(tmp), "%s.tmp", held);
+	n = snprintf(line, sizeof(line), "%llu %u\n", (unsigned long long)req->offset,
+		     req->length);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd >= 0) {
+		if (write(fd, line, (size_t)n) != n)
+			n = -1;
 		close(fd);
+		if (n > 0)
+			rename(tmp, held);
+	}
 	for (;;)
 		pause();
 }
@@ -104,7 +120,7 @@ mem_submit(void *ctx, struct initiator_ublk_queue *q, const struct initiator_ubl
 		memcpy(req->buf, disk + req->offset, req->length);
 		break;
 	case INITIATOR_UBLK_OP_WRITE:
-		maybe_stall();
+		maybe_stall(req);
 		memcpy(disk + req->offset, req->buf, req->length);
 		if (delay_us)
 			usleep(delay_us);
@@ -222,7 +238,7 @@ usage(void)
 	fputs("usage: ublk-memserver [--size BYTES] [--queues N] [--depth N] [--max-io BYTES]\n"
 	      "       [--block N] [--id N] [--backing FILE] [--recovery] [--recover ID]\n"
 	      "       [--ring netreserve|plain] [--ready-file FILE] [--keep] [--delay-us N]\n"
-	      "       [--stall FILE]\n",
+	      "       [--stall FILE] [--stall-from BYTES]\n",
 	      stderr);
 	exit(2);
 }
@@ -301,6 +317,7 @@ main(int argc, char **argv)
 	    {"keep", no_argument, NULL, 'k'},
 	    {"delay-us", required_argument, NULL, 'D'},
 	    {"stall", required_argument, NULL, 'S'},
+	    {"stall-from", required_argument, NULL, 'F'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct initiator_ublk_params p = {
@@ -375,6 +392,9 @@ main(int argc, char **argv)
 			break;
 		case 'S':
 			stall_path = optarg;
+			break;
+		case 'F':
+			stall_from = parse_size(optarg);
 			break;
 		default:
 			usage();

@@ -7,6 +7,7 @@ UNIT_NETRESERVE = tests/unit/test-netreserve-pool tests/unit/test-netreserve-buf
 	tests/unit/test-netreserve-footprint tests/unit/test-netreserve-protect
 UNIT_TARGET = tests/unit/test-target-scsi
 UNIT_INITIATOR = tests/unit/test-initiator-nbd
+UNIT_INITIATOR += tests/unit/test-initiator-config tests/unit/test-initiator-scsi
 
 check_PROGRAMS += $(UNIT_COMMON) $(UNIT_NETRESERVE) $(UNIT_TARGET) $(UNIT_INITIATOR)
 TESTS += $(UNIT_COMMON) $(UNIT_NETRESERVE) $(UNIT_TARGET) $(UNIT_INITIATOR)
@@ -61,3 +62,9 @@ TESTS += tests/unit/test-initiator-ublk
 tests_unit_test_initiator_ublk_SOURCES = tests/unit/test-initiator-ublk.c
 tests_unit_test_initiator_ublk_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_initiator_ublk_LDADD = $(INITIATOR_LIBS) $(CUNIT_LIBS)
+tests_unit_test_initiator_config_SOURCES = tests/unit/test-initiator-config.c
+tests_unit_test_initiator_config_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_initiator_config_LDADD = $(INITIATOR_LIBS) $(CUNIT_LIBS)
+tests_unit_test_initiator_scsi_SOURCES = tests/unit/test-initiator-scsi.c
+tests_unit_test_initiator_scsi_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_initiator_scsi_LDADD = $(INITIATOR_LIBS) $(CUNIT_LIBS)

@@ -1,0 +1,6 @@
+#!/bin/sh
+# The ballastd-tgtd-mount.sh interop test, against our own ballast-targetd.
+BALLASTD_PEER=targetd
+BALLASTD_TESTLIB=$(cd "$(dirname "$0")/../interop" && pwd)
+export BALLASTD_PEER BALLASTD_TESTLIB
+. "$BALLASTD_TESTLIB/ballastd-tgtd-mount.sh"
