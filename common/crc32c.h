@@ -31,10 +31,12 @@ crc32c(const void *buf, size_t len)
 	return crc32c_final(crc32c_update(CRC32C_INIT, buf, len));
 }
 
-/* The portable and the hardware paths, exposed so tests can check both. */
+/* The portable and the hardware paths, exposed so tests can check both. Same chaining
+ * contract as crc32c_update(). Thread: any; never blocks or allocates. */
 uint32_t crc32c_update_sw(uint32_t state, const void *buf, size_t len);
-/* Returns the state unchanged semantics of crc32c_update_sw; only call if crc32c_have_hw(). */
+/* The SSE4.2 path: call only if crc32c_have_hw() (falls back to _sw off x86). */
 uint32_t crc32c_update_hw(uint32_t state, const void *buf, size_t len);
+/* True if this CPU has the crc32 instruction (SSE4.2). Thread: any. */
 bool crc32c_have_hw(void);
 
 #endif

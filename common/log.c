@@ -20,6 +20,9 @@
 
 #include "common/log.h"
 
+/* Datapath errors are logged (rate-limited) from here: it must stay allocation-free. */
+#include "common/datapath.h"
+
 _Static_assert(LOG_LINE_MAX <= PIPE_BUF, "a log line must be written atomically");
 
 unsigned log_categories;

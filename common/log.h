@@ -78,6 +78,7 @@ void log_set_format(enum log_format format);
 enum log_format log_get_format(void);
 /* Set the threshold for err..info (and uncategorised debug) messages. */
 void log_set_level(enum log_level level);
+/* The threshold in use. */
 enum log_level log_get_level(void);
 /* Parse "err", "warn"/"warning", "notice", "info", "debug". Returns 0 or -EINVAL. */
 int log_parse_level(const char *s, enum log_level *out);
@@ -89,6 +90,7 @@ int log_parse_level(const char *s, enum log_level *out);
 int log_parse_categories(const char *spec, unsigned *mask);
 /* Parse spec and enable exactly those categories. Returns 0 or -EINVAL (mask unchanged). */
 int log_set_categories(const char *spec);
+/* Enable exactly the LOG_CAT_* bits of mask (others ignored). Startup only. */
 void log_set_category_mask(unsigned mask);
 /* Name of a single category bit ("pdu"), or "?" */
 const char *log_category_name(unsigned cat);

@@ -10,6 +10,9 @@
 #include "common/compiler.h"
 #include "common/text.h"
 
+/* Relogin of an established session and Text negotiation in Full Feature Phase run here. */
+#include "common/datapath.h"
+
 /* ---- Parsing ------------------------------------------------------------------------------ */
 
 static bool
@@ -243,7 +246,8 @@ buf_put(struct text_buf *b, const char *key, size_t klen, const char *val, size_
 	int r = key_check(key, klen);
 	if (r < 0)
 		return -EINVAL;
-	if (vlen > TEXT_VALUE_LARGE_MAX || memchr(val, '\0', vlen))
+	/* vlen may be 0 with val NULL: memchr() must not see the NULL. */
+	if (vlen > TEXT_VALUE_LARGE_MAX || (vlen && memchr(val, '\0', vlen)))
 		return -EINVAL;
 	size_t need = klen + 1 + vlen + 1;
 	if (need > b->cap - b->len)
@@ -1137,13 +1141,17 @@ int
 text_neg_recv(struct text_neg *n, enum text_stage stage, const struct text_pair *pairs,
 	      size_t npairs, struct text_buf *reply)
 {
-	const unsigned stbit = 1u << stage;
 	const uint8_t from = n->role == TEXT_ROLE_TARGET ? KF_FROM_I : KF_FROM_T;
 	const bool first = n->exchanges == 0;
 	int r = 0;
 
 	if (n->fail.reason != TEXT_FAIL_NONE)
 		return -EPROTO;
+	/* Callers pass a CSG from the wire; stage 2 is reserved and anything above 3 would make
+	 * the shift below undefined: no key belongs to such a stage. */
+	if ((unsigned)stage > TEXT_STAGE_FULL_FEATURE || stage == 2)
+		return fail_key(n, TEXT_FAIL_STAGE, -1, NULL, 0);
+	const unsigned stbit = 1u << stage;
 	n->exchanges++;
 	for (int k = 0; k < TEXT_KEY__COUNT; k++) {
 		n->answer_kind[k] = ANS_NONE;

@@ -625,7 +625,15 @@ conn_close_check(struct netreserve_conn *c)
 			c->close_nop_pending = true;
 			return;
 		}
-		/* no SQE at all: finish now rather than never */
+		/*
+		 * No SQE even after flushing the SQ (the kernel refused the submit, e.g. short
+		 * of memory). Finishing here would run on_close and free the slot inside the
+		 * caller's own call (netreserve_conn_close() from on_recv, a send's done(), or
+		 * netreserve_conn_send() itself), which may then touch a freed or re-attached
+		 * slot. The dispatch loop retries instead.
+		 */
+		r->close_retry = true;
+		return;
 	}
 	tx_fail_all(c, -ECANCELED);
 	while (c->held_n) {
@@ -679,6 +687,17 @@ nr_conn_cqe(struct netreserve_ring *r, const struct io_uring_cqe *cqe)
 		c->close_nop_pending = false;
 		conn_close_check(c);
 		break;
+	}
+}
+
+void
+nr_conn_retry_closes(struct netreserve_ring *r)
+{
+	r->close_retry = false;
+	for (uint32_t s = 0; s < r->cfg.max_conns; s++) {
+		struct netreserve_conn *c = &r->conns[s];
+		if (c->state == NR_CONN_CLOSING && c->close_nop_needed)
+			conn_close_check(c);
 	}
 }
 

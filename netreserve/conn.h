@@ -133,13 +133,14 @@ struct netreserve_send {
 int netreserve_conn_send(struct netreserve_conn *c, const struct iovec *iov, int iovcnt,
 			 struct netreserve_send *req);
 
-/* Accessors. */
+/* Accessors: owner thread, datapath-safe; c must be attached (before on_close returns). */
 int netreserve_conn_fd(const struct netreserve_conn *c);
 uint32_t netreserve_conn_slot(const struct netreserve_conn *c);  /* = bgid */
-uint16_t netreserve_conn_gen(const struct netreserve_conn *c);
-void *netreserve_conn_ctx(const struct netreserve_conn *c);
+uint16_t netreserve_conn_gen(const struct netreserve_conn *c);   /* bumped at each attach */
+void *netreserve_conn_ctx(const struct netreserve_conn *c);      /* the owner's, borrowed */
 void netreserve_conn_set_ctx(struct netreserve_conn *c, void *ctx);
 struct netreserve_ring *netreserve_conn_ring(const struct netreserve_conn *c);
+/* Live counters of the slot (borrowed until netreserve_ring_free()). */
 const struct netreserve_conn_stats *netreserve_conn_stats(const struct netreserve_conn *c);
 /* Requests queued and not yet completed. */
 uint32_t netreserve_conn_send_queued(const struct netreserve_conn *c);

@@ -6,6 +6,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -13,13 +14,16 @@
 #include "netreserve/footprint.h"
 #include "netreserve/internal.h"
 
+/* Smallest power of two >= v, or 0 when that does not fit 32 bits. */
 static uint32_t
 pow2_ceil(uint64_t v)
 {
 	uint64_t p = 1;
+	if (v > ((uint64_t)1 << 31))
+		return 0;
 	while (p < v)
 		p <<= 1;
-	return p > UINT32_MAX ? 0 : (uint32_t)p;
+	return (uint32_t)p;
 }
 
 static size_t
@@ -59,9 +63,19 @@ uint32_t
 netreserve_cq_entries(const struct netreserve_config *cfg)
 {
 	uint32_t nrx = cfg->rx_bufs ? cfg->rx_bufs : NR_DEF_RX_BUFS;
-	uint64_t n = (uint64_t)cfg->max_conns * (nrx + NR_CONN_CQES_EXTRA) + cfg->user_cqes + 8;
+	uint64_t n;
+	/* Public: cfg need not be normalised, so the count itself may overflow. Too many to
+	 * count is 0, never a CQ smaller than the bound (it could overflow). */
+	if (__builtin_mul_overflow((uint64_t)cfg->max_conns, (uint64_t)nrx + NR_CONN_CQES_EXTRA,
+				   &n) ||
+	    __builtin_add_overflow(n, (uint64_t)cfg->user_cqes + 8, &n))
+		return 0;
+	uint32_t cq = pow2_ceil(n);
+	uint32_t sq = netreserve_sq_entries(cfg);
+	if (!cq || !sq)
+		return 0;
 	/* the kernel refuses a CQ smaller than the SQ */
-	return MAX(pow2_ceil(n), netreserve_sq_entries(cfg));
+	return MAX(cq, sq);
 }
 
 uint32_t
@@ -70,7 +84,7 @@ netreserve_sq_entries(const struct netreserve_config *cfg)
 	if (cfg->sq_entries)
 		return pow2_ceil(cfg->sq_entries);
 	uint32_t n = pow2_ceil(2ull * cfg->max_conns + cfg->user_cqes);
-	return MAX(n, 64u);
+	return n ? MAX(n, 64u) : 0;
 }
 
 int
@@ -102,25 +116,52 @@ nr_layout(const struct netreserve_config *cfg, struct nr_layout *l)
 	return 0;
 }
 
+/*
+ * Checked arithmetic for the footprint: every configured size is a u32 (u64 for extra_locked)
+ * and products of four of them overflow 64 bits. A wrapped total would size a cgroup limit or
+ * RLIMIT_MEMLOCK far too small, so any overflow sets *ovf (sticky) and the result is refused.
+ */
+static uint64_t
+fp_mul(uint64_t a, uint64_t b, bool *ovf)
+{
+	uint64_t r;
+	*ovf |= __builtin_mul_overflow(a, b, &r);
+	return r;
+}
+
+static uint64_t
+fp_add(uint64_t a, uint64_t b, bool *ovf)
+{
+	uint64_t r;
+	*ovf |= __builtin_add_overflow(a, b, &r);
+	return r;
+}
+
 int
 netreserve_footprint(const struct netreserve_config *in, struct netreserve_footprint *fp)
 {
 	struct netreserve_config cfg = *in;
 	struct nr_layout l;
+	bool ovf = false;
 
 	memset(fp, 0, sizeof(*fp));
 	if (nr_config_normalise(&cfg) < 0 || nr_layout(&cfg, &l) < 0)
 		return -EINVAL;
 	uint64_t rings = cfg.rings, c = cfg.max_conns, q = cfg.queue_depth, k = cfg.ctrl_slots;
 	uint64_t b = cfg.max_payload, s = cfg.max_seg ? cfg.max_seg : 1;
+	uint64_t rc = rings * c; /* <= 2^10 x 2^16 (nr_config_normalise) */
 
 	fp->cq_entries = netreserve_cq_entries(&cfg);
 	fp->sq_entries = netreserve_sq_entries(&cfg);
 	if (!fp->cq_entries || !fp->sq_entries)
 		return -EINVAL;
 
-	fp->cmd_slots = rings * c * (q + k) * cfg.cmd_slot_size;
-	fp->tx_hdrs = rings * c * (q * (1 + (b + s - 1) / s) + k) * cfg.hdr_size;
+	/* C x (Q + K) x cmd_slot_size */
+	fp->cmd_slots = fp_mul(fp_mul(rc, q + k, &ovf), cfg.cmd_slot_size, &ovf);
+	/* C x (Q x (1 + ceil(B / S)) + K) x H */
+	uint64_t hdrs_per_cmd = 1 + (b + s - 1) / s;
+	fp->tx_hdrs = fp_mul(fp_mul(rc, fp_add(fp_mul(q, hdrs_per_cmd, &ovf), k, &ovf), &ovf),
+			     cfg.hdr_size, &ovf);
 	fp->conn_table = rings * l.table_end;
 	fp->rx = rings * (l.total - l.table_end);
 	/* SQ ring (head, tail, array), SQEs, CQ ring (CQEs): the kernel maps these pages */
@@ -129,21 +170,30 @@ netreserve_footprint(const struct netreserve_config *in, struct netreserve_footp
 			     page_round(256 + (size_t)fp->cq_entries * sizeof(struct io_uring_cqe)));
 	fp->stats = page_round(sizeof(struct netreserve_stats_hdr) +
 			       rings * sizeof(struct netreserve_ring_stats) +
-			       rings * c * sizeof(struct netreserve_conn_stats));
+			       rc * sizeof(struct netreserve_conn_stats));
 	fp->stacks = rings * cfg.stack_size;
 	fp->extra = cfg.extra_locked;
-	fp->locked = fp->cmd_slots + fp->tx_hdrs + fp->conn_table + fp->rx + fp->uring +
-		     fp->stats + fp->stacks + fp->extra;
-	fp->registered = rings * c * q * page_round(b);
+	uint64_t locked = 0;
+	const uint64_t parts[] = { fp->cmd_slots, fp->tx_hdrs, fp->conn_table, fp->rx,
+				   fp->uring,	  fp->stats,   fp->stacks,     fp->extra };
+	for (size_t i = 0; i < ARRAY_SIZE(parts); i++)
+		locked = fp_add(locked, parts[i], &ovf);
+	fp->locked = locked;
+	fp->registered = fp_mul(fp_mul(rc, q, &ovf), page_round(b), &ovf);
 
 	uint64_t snd = cfg.sndbuf ? cfg.sndbuf : NETRESERVE_AUTOTUNE_BUF;
 	uint64_t rcv = cfg.rcvbuf ? cfg.rcvbuf : NETRESERVE_AUTOTUNE_BUF;
 	/* the kernel doubles the value set; another x2 for skb truesize overhead (design c.2) */
 	uint64_t per_conn = 2 * 2 * (snd + rcv);
 	per_conn = MAX(per_conn, (uint64_t)cfg.sock_reserve);
-	fp->sockmem = rings * c * per_conn;
+	fp->sockmem = rc * per_conn; /* <= 2^26 x 2^35 */
 	fp->slack = NETRESERVE_FOOTPRINT_SLACK;
-	fp->total = fp->locked + fp->registered + fp->sockmem + fp->slack;
+	fp->total = fp_add(fp_add(fp_add(fp->locked, fp->registered, &ovf), fp->sockmem, &ovf),
+			   fp->slack, &ovf);
+	if (ovf) {
+		memset(fp, 0, sizeof(*fp));
+		return -EINVAL;
+	}
 	return 0;
 }
 

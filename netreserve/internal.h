@@ -1,6 +1,6 @@
 /*
- * netreserve internals shared by ring.c, conn.c and footprint.c. Not part of the public API:
- * include netreserve/netreserve.h instead.
+ * netreserve internals shared by ring.c, conn.c, pool.c and footprint.c. Not part of the
+ * public API: include netreserve/netreserve.h instead.
  */
 #ifndef BALLAST_NETRESERVE_INTERNAL_H
 #define BALLAST_NETRESERVE_INTERNAL_H
@@ -110,6 +110,7 @@ struct netreserve_ring {
 	void *map;
 	size_t map_len;
 	bool uring_up;
+	bool close_retry;         /* a close found no SQE: nr_conn_retry_closes() from the loop */
 };
 
 /* Memory layout of a ring's single mapping; offsets from its start. */
@@ -127,6 +128,14 @@ struct nr_layout {
 	size_t total;             /* page aligned */
 };
 
+/*
+ * Maps len bytes (private, anonymous, MAP_POPULATE), touches every page (MAP_POPULATE may be
+ * partial under pressure) and mlocks them unless nolock. Control plane. Returns the mapping
+ * (owned by caller, release with munmap()) or NULL; *lock_err gets 0 or the mlock -errno.
+ * Shared by pools, arenas and ring tables (pool.c).
+ */
+void *nr_map_locked(size_t len, bool nolock, int *lock_err);
+
 /* Applies the defaults to *cfg. Returns 0 or -EINVAL. */
 int nr_config_normalise(struct netreserve_config *cfg);
 
@@ -136,6 +145,12 @@ int nr_layout(const struct netreserve_config *cfg, struct nr_layout *l);
 /* conn.c entry points used by the ring's dispatch loop. */
 void nr_conn_cqe(struct netreserve_ring *r, const struct io_uring_cqe *cqe);
 void nr_conn_init_slot(struct netreserve_ring *r, struct netreserve_conn *c);
+/*
+ * Retries the closes that could not get an SQE for their final NOP (ring->close_retry). Called
+ * by the dispatch loop only, so that on_close never runs inside the caller's own
+ * netreserve_conn_close(), netreserve_conn_send() or on_recv.
+ */
+void nr_conn_retry_closes(struct netreserve_ring *r);
 /* Forced teardown at ring free: closes the fd, no callbacks. */
 void nr_conn_abort(struct netreserve_conn *c);
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/compiler.h"
+#include "netreserve/internal.h"
 #include "netreserve/pool.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -38,12 +39,8 @@ page_round(size_t n)
 	return (n + pg - 1) & ~(pg - 1);
 }
 
-/*
- * Maps len bytes populated, touches them (MAP_POPULATE may be partial under pressure) and
- * mlocks them unless nolock. Returns the mapping or NULL; *lock_err gets the mlock result.
- */
-static void *
-map_locked(size_t len, bool nolock, int *lock_err)
+void *
+nr_map_locked(size_t len, bool nolock, int *lock_err)
 {
 	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
 		       -1, 0);
@@ -69,9 +66,13 @@ static bool
 pool_config_ok(const struct netreserve_pool_config *cfg)
 {
 	size_t align = cfg->align ? cfg->align : 64;
-	if (!cfg->obj_size || !cfg->count || (align & (align - 1)))
+	/* Bound align before pool_stride() rounds with it: a huge align wraps the stride (to 0
+	 * or to a size whose product with count wraps), and _init would then poison slots far
+	 * beyond the mapping. Objects larger than a page gain nothing from a larger alignment. */
+	if (!cfg->obj_size || !cfg->count || (align & (align - 1)) || align > 4096)
 		return false;
-	if (cfg->obj_size > ((size_t)1 << 40) / cfg->count)
+	if (cfg->obj_size > ((size_t)1 << 40) / cfg->count ||
+	    pool_stride(cfg) > ((size_t)1 << 40) / cfg->count)
 		return false;
 	for (int c = 1; c < NETRESERVE_NCLASS; c++)
 		if (cfg->floor[c] < cfg->floor[c - 1])
@@ -114,7 +115,7 @@ netreserve_pool_init(struct netreserve_pool *p, const struct netreserve_pool_con
 	p->flags = cfg->flags;
 	memcpy(p->floor, cfg->floor, sizeof(p->floor));
 	p->map_len = netreserve_pool_mem_size(cfg);
-	p->map = map_locked(p->map_len, cfg->flags & NETRESERVE_POOL_NO_LOCK, &p->lock_err);
+	p->map = nr_map_locked(p->map_len, cfg->flags & NETRESERVE_POOL_NO_LOCK, &p->lock_err);
 	if (!p->map) {
 		p->map_len = 0;
 		return -ENOMEM;
@@ -276,7 +277,7 @@ netreserve_arena_init(struct netreserve_arena *a, uint32_t nbufs, size_t buf_siz
 	if (a->buf_size > ((size_t)1 << 40) / nbufs)
 		return -EINVAL;
 	a->map_len = page_round(a->buf_size * nbufs);
-	a->base = map_locked(a->map_len, false, &a->lock_err);
+	a->base = nr_map_locked(a->map_len, false, &a->lock_err);
 	if (!a->base) {
 		a->map_len = 0;
 		return -ENOMEM;

@@ -62,7 +62,7 @@ struct netreserve_pool_stats {
 struct netreserve_pool_config {
 	const char *name;                    /* borrowed for the pool's lifetime; may be NULL */
 	size_t obj_size;                     /* > 0; the stride is obj_size rounded up to align */
-	size_t align;                        /* power of two; 0 = 64 (a cache line) */
+	size_t align;                        /* power of two <= 4096; 0 = 64 (a cache line) */
 	uint32_t count;                      /* > 0 */
 	/*
 	 * floor[c]: a get in class c succeeds only while free slots > floor[c], i.e. floor[c]
@@ -97,7 +97,8 @@ struct netreserve_pool {
 
 /*
  * Maps (MAP_POPULATE), touches and mlocks the slots and their bookkeeping, and poisons every
- * slot. Control plane: may block. Returns 0, -EINVAL (bad size, count or floors) or -ENOMEM.
+ * slot. Control plane: may block. Returns 0, -EINVAL (bad size, alignment, count or floors)
+ * or -ENOMEM.
  * An mlock refusal is not an error: it is recorded in p->lock_err (process-wide mlockall,
  * netreserve_protect_process(), is the primary lock). Release with netreserve_pool_fini().
  */

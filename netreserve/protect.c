@@ -147,6 +147,13 @@ static void
 do_nice(const struct netreserve_protect_config *cfg, struct netreserve_protect_report *rep)
 {
 	struct netreserve_prot_result *res = &rep->r[NETRESERVE_PROT_NICE];
+	/* nice 0 means "leave" (protect.h): setting 0 would undo a Nice= the service manager
+	 * gave us, or fail unprivileged when we already run below 0. */
+	if (!cfg->nice) {
+		errno = 0;
+		set_result(res, NETRESERVE_PROT_BYPASSED, 0, getpriority(PRIO_PROCESS, 0));
+		return;
+	}
 	if (setpriority(PRIO_PROCESS, 0, cfg->nice) < 0) {
 		int err = errno;
 		errno = 0;

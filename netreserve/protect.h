@@ -49,8 +49,9 @@ struct netreserve_protect_config {
 	uint64_t memlock_bytes;     /* footprint.locked + footprint.registered + slack */
 	unsigned int want;          /* NETRESERVE_PROT_BIT() set to apply; 0 = all */
 	unsigned int require;       /* refused => netreserve_protect_process() fails */
-	int oom_score_adj;          /* default -1000 when want has OOM_ADJ */
-	int nice;                   /* e.g. -10 (0 = leave) */
+	int oom_score_adj;          /* written as given when want has OOM_ADJ (0 is a value:
+				     * daemons set -1000 themselves) */
+	int nice;                   /* e.g. -10; 0 = leave the priority alone (BYPASSED) */
 };
 
 struct netreserve_protect_report {

@@ -167,6 +167,9 @@ netreserve_ring_new(const struct netreserve_config *cfg_in, struct netreserve_ri
 	*out = NULL;
 	if (nr_config_normalise(&cfg) < 0 || nr_layout(&cfg, &l) < 0)
 		return -EINVAL;
+	/* A CQ that cannot be sized to its bound could overflow: refuse the config. */
+	if (!netreserve_cq_entries(&cfg) || !netreserve_sq_entries(&cfg))
+		return -EINVAL;
 	if (sysconf(_SC_PAGESIZE) != NR_PAGE)
 		return -EINVAL;
 	if (cfg.stats) {
@@ -175,13 +178,10 @@ netreserve_ring_new(const struct netreserve_config *cfg_in, struct netreserve_ri
 			return ret;
 	}
 
-	void *map = mmap(NULL, l.total, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-	if (map == MAP_FAILED)
+	int lock_err; /* refusal ignored: mlockall is the primary lock */
+	void *map = nr_map_locked(l.total, false, &lock_err);
+	if (!map)
 		return -ENOMEM;
-	for (size_t off = 0; off < l.total; off += NR_PAGE)
-		((volatile char *)map)[off] = 0;
-	(void)mlock(map, l.total);  /* refusal: mlockall is the primary lock */
 
 	struct netreserve_ring *r = map;
 	r->map = map;
@@ -460,6 +460,14 @@ reap(struct netreserve_ring *r)
 	return total;
 }
 
+/* Closes deferred for want of an SQE: retried from the loop, never from a callback. */
+static inline void
+retry_closes(struct netreserve_ring *r)
+{
+	if (unlikely(r->close_retry))
+		nr_conn_retry_closes(r);
+}
+
 static int
 enter_result(struct netreserve_ring *r, int ret)
 {
@@ -486,6 +494,7 @@ netreserve_ring_poll(struct netreserve_ring *r)
 			return ret;
 		int n = reap(r);
 		total += n;
+		retry_closes(r);
 		if (!n && !io_uring_sq_ready(&r->uring))
 			break;
 	}
@@ -517,6 +526,7 @@ netreserve_ring_wait(struct netreserve_ring *r, int timeout_ms)
 	if (ret < 0)
 		return ret;
 	int n = reap(r);
+	retry_closes(r);
 	if (io_uring_sq_ready(&r->uring)) {
 		ret = enter_result(r, io_uring_submit(&r->uring));
 		if (ret < 0)
@@ -530,6 +540,7 @@ netreserve_ring_run(struct netreserve_ring *r)
 {
 	while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
 		r->st->loops++;
+		retry_closes(r);
 		int ret = enter_result(r, io_uring_submit_and_wait(&r->uring, 1));
 		if (ret < 0)
 			return ret;

@@ -244,11 +244,12 @@ void netreserve_ring_set_wake(struct netreserve_ring *r, void (*fn)(struct netre
 
 /*
  * CQ entries for cfg: C x (N_rx + 6) + user_cqes + 8, rounded up to a power of two, and at
- * least the SQ size.
+ * least the SQ size; 0 when that does not fit 32 bits (no ring can be made for cfg).
  */
 uint32_t netreserve_cq_entries(const struct netreserve_config *cfg);
 
-/* SQ entries for cfg (cfg->sq_entries or the default above). */
+/* SQ entries for cfg (cfg->sq_entries or the default above, rounded up to a power of two);
+ * 0 when that does not fit 32 bits. */
 uint32_t netreserve_sq_entries(const struct netreserve_config *cfg);
 
 #endif

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,15 +76,19 @@ netreserve_stats_create(struct netreserve_stats_region *st, const char *path, co
 	if (path) {
 		if (strlen(path) >= sizeof(st->path))
 			return -ENAMETOOLONG;
-		fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		/* The daemon runs as root and the conventional path is a predictable name in the
+		 * world-writable /dev/shm: never follow a symlink planted there (O_TRUNC would
+		 * empty whatever it points to). */
+		fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
 		if (fd < 0)
 			return -errno;
-		/* fallocate, not just ftruncate: tmpfs pages must exist before the datapath runs */
-		if (ftruncate(fd, (off_t)len) < 0 || posix_fallocate(fd, 0, (off_t)len) != 0) {
-			int err = -errno;
+		/* fallocate, not just ftruncate: tmpfs pages must exist before the datapath runs.
+		 * posix_fallocate() returns its error instead of setting errno. */
+		int err = ftruncate(fd, (off_t)len) < 0 ? -errno : -posix_fallocate(fd, 0, (off_t)len);
+		if (err) {
 			close(fd);
 			unlink(path);
-			return err ? err : -ENOSPC;
+			return err;
 		}
 		map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
 	} else {
@@ -136,17 +141,29 @@ netreserve_stats_destroy(struct netreserve_stats_region *st)
 	memset(st, 0, sizeof(*st));
 }
 
+/* Each datapath thread creates its own ring (ring.h), so claims can race. */
+static pthread_mutex_t claim_lock = PTHREAD_MUTEX_INITIALIZER;
+
 int
 netreserve_stats_claim(struct netreserve_stats_region *st, uint32_t nconns,
 		       struct netreserve_ring_stats **ring, struct netreserve_conn_stats **conns)
 {
 	struct netreserve_stats_hdr *h = st->hdr;
-	if (!h || h->rings_used >= h->max_rings || nconns > h->max_conns - h->conns_used)
+	int ret = -ENOSPC;
+
+	if (!h)
 		return -ENOSPC;
-	*ring = &st->rings[h->rings_used++];
-	*conns = &st->conns[h->conns_used];
-	h->conns_used += nconns;
-	return 0;
+	pthread_mutex_lock(&claim_lock);
+	if (h->rings_used < h->max_rings && nconns <= h->max_conns - h->conns_used) {
+		*ring = &st->rings[h->rings_used];
+		*conns = &st->conns[h->conns_used];
+		/* readers load these live: publish whole words */
+		__atomic_store_n(&h->rings_used, h->rings_used + 1, __ATOMIC_RELEASE);
+		__atomic_store_n(&h->conns_used, h->conns_used + nconns, __ATOMIC_RELEASE);
+		ret = 0;
+	}
+	pthread_mutex_unlock(&claim_lock);
+	return ret;
 }
 
 uint64_t *
@@ -204,6 +221,25 @@ netreserve_stats_unmap(struct netreserve_stats_view *v)
 	memset(v, 0, sizeof(*v));
 }
 
+/*
+ * The used counts are written live by another process (and the file could be anything a
+ * reader is pointed at): only max_rings/max_conns were checked against the mapping, so never
+ * walk past them.
+ */
+static uint32_t
+view_rings_used(const struct netreserve_stats_hdr *h)
+{
+	uint32_t n = __atomic_load_n(&h->rings_used, __ATOMIC_RELAXED);
+	return MIN(n, h->max_rings);
+}
+
+static uint32_t
+view_conns_used(const struct netreserve_stats_hdr *h)
+{
+	uint32_t n = __atomic_load_n(&h->conns_used, __ATOMIC_RELAXED);
+	return MIN(n, h->max_conns);
+}
+
 static int
 find_field(const struct field *f, size_t n, const char *name)
 {
@@ -248,7 +284,8 @@ netreserve_stats_lookup(const struct netreserve_stats_view *v, const char *name,
 		if (f < 0)
 			return -ENOENT;
 		uint64_t sum = 0;
-		for (uint32_t i = 0; i < h->conns_used; i++)
+		uint32_t used = view_conns_used(h);
+		for (uint32_t i = 0; i < used; i++)
 			sum += load((const char *)v->conns + (size_t)i * h->conn_size, conn_fields[f].off);
 		*out = sum;
 		return 0;
@@ -282,13 +319,14 @@ netreserve_stats_foreach(const struct netreserve_stats_view *v,
 
 	fn("pid", (uint64_t)h->pid, arg);
 	fn("ready", h->ready, arg);
-	for (uint32_t r = 0; r < h->rings_used; r++)
+	uint32_t rings_used = view_rings_used(h), conns_used = view_conns_used(h);
+	for (uint32_t r = 0; r < rings_used; r++)
 		for (size_t i = 0; i < ARRAY_SIZE(ring_fields); i++) {
 			snprintf(name, sizeof(name), "ring%u.%s", r, ring_fields[i].name);
 			fn(name, load((const char *)v->rings + r * h->ring_size, ring_fields[i].off),
 			   arg);
 		}
-	for (uint32_t c = 0; c < h->conns_used; c++)
+	for (uint32_t c = 0; c < conns_used; c++)
 		for (size_t i = 0; i < ARRAY_SIZE(conn_fields); i++) {
 			snprintf(name, sizeof(name), "conn%u.%s", c, conn_fields[i].name);
 			fn(name, load((const char *)v->conns + c * h->conn_size, conn_fields[i].off),

@@ -105,7 +105,8 @@ struct netreserve_stats_region {
 int netreserve_stats_path(char *buf, size_t len, const char *name);
 
 /*
- * Creates the region: a file at path (created 0644, truncated, unlinked again by _destroy) or,
+ * Creates the region: a file at path (created 0644, truncated, never through a symlink:
+ * -ELOOP; unlinked again by _destroy) or,
  * with path NULL, anonymous shared memory. Sized for max_rings rings and max_conns connections
  * in total, mapped shared, populated, locked (refusal ignored: mlockall covers it) and zeroed.
  * name (may be NULL) is copied into the header. Control plane. Returns 0 or -errno.
@@ -118,7 +119,8 @@ void netreserve_stats_destroy(struct netreserve_stats_region *st);
 
 /*
  * Claims one ring's counters and nconns connection counters (used by netreserve_ring_new()).
- * Returns 0 or -ENOSPC.
+ * Thread-safe (rings are created on their own threads). Claims are never released: a region
+ * is sized for the rings of one process lifetime. Returns 0 or -ENOSPC.
  */
 int netreserve_stats_claim(struct netreserve_stats_region *st, uint32_t nconns,
 			   struct netreserve_ring_stats **ring, struct netreserve_conn_stats **conns);
@@ -137,8 +139,10 @@ struct netreserve_stats_view {
 	size_t len;
 };
 
-/* Maps path read-only and validates magic, version and sizes. Returns 0 or -errno. */
+/* Maps path read-only and validates magic, version and sizes (the used counts are clamped to
+ * them on every read). Control plane. Returns 0 or -errno (-EPROTO: not a stats file). */
 int netreserve_stats_map(const char *path, struct netreserve_stats_view *v);
+/* Unmaps a view from netreserve_stats_map(). Accepts a zeroed view. */
 void netreserve_stats_unmap(struct netreserve_stats_view *v);
 
 /*

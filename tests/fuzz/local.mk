@@ -19,9 +19,8 @@ EXTRA_DIST += tests/fuzz/replay-corpora.sh tests/fuzz/corpus tests/fuzz/fuzz.h
 # libcommon.a) so that a libFuzzer build instruments it for coverage.
 tests_fuzz_fuzz_pdu_SOURCES = tests/fuzz/fuzz-pdu.c common/pdu.c common/crc32c.c $(FUZZ_DRIVER)
 tests_fuzz_fuzz_pdu_CFLAGS = $(FUZZ_CFLAGS)
-tests_fuzz_fuzz_text_SOURCES = tests/fuzz/fuzz-text.c $(FUZZ_DRIVER)
+tests_fuzz_fuzz_text_SOURCES = tests/fuzz/fuzz-text.c common/text.c $(FUZZ_DRIVER)
 tests_fuzz_fuzz_text_CFLAGS = $(FUZZ_CFLAGS)
-tests_fuzz_fuzz_text_LDADD = $(COMMON_LIBS)
 
 # ballast-targetd's connection path (parser, login, Full Feature Phase) over a socketpair.
 tests_fuzz_fuzz_login_SOURCES = tests/fuzz/fuzz-login.c target/conn.c target/login.c \

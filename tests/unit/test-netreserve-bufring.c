@@ -342,6 +342,58 @@ test_stale(void)
 	CU_ASSERT_EQUAL_FATAL(run_until(both_closed), 0);
 }
 
+/*
+ * Regression: when a close could get no SQE for its final NOP, conn_close_check() finished the
+ * close on the spot, so on_close ran (and the slot was freed) inside netreserve_conn_close()
+ * itself: inside on_recv, a send's done() or netreserve_conn_send(). Now the dispatch loop
+ * retries. The SQ is made unusable by filling it from a thread that is not the ring's single
+ * issuer: its flush fails (-EEXIST), exactly like a submit the kernel refuses.
+ */
+static struct end ec;
+static struct netreserve_ring *r_nosqe;
+
+static void *
+close_without_sqe(void *arg)
+{
+	struct io_uring *u = netreserve_ring_uring(r_nosqe);
+	struct io_uring_sqe *sqe;
+	(void)arg;
+	while ((sqe = io_uring_get_sqe(u))) {
+		io_uring_prep_nop(sqe);
+		io_uring_sqe_set_data64(sqe, netreserve_ud(42, 0, 0, 0));
+	}
+	netreserve_conn_close(ec.c, -EIO);
+	return NULL;
+}
+
+static void
+test_close_no_sqe(void)
+{
+	struct netreserve_config cfg = { .max_conns = 2, .rx_bufs = 2, .sq_entries = 8,
+					 .user_cqes = 16 };
+	pthread_t t;
+	int sv[2];
+
+	CU_ASSERT_EQUAL_FATAL(netreserve_ring_new(&cfg, &r_nosqe), 0);
+	CU_ASSERT_EQUAL_FATAL(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	memset(&ec, 0, sizeof(ec));
+	/* paused: no recv armed, so the close goes straight to its final NOP */
+	CU_ASSERT_EQUAL_FATAL(netreserve_conn_attach(r_nosqe, sv[0], NETRESERVE_CONN_PAUSED, &ops,
+						     &ec, &ec.c), 0);
+	uint64_t fails = netreserve_ring_stats(r_nosqe)->sqe_fail;
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, close_without_sqe, NULL), 0);
+	pthread_join(t, NULL);
+	CU_ASSERT(netreserve_ring_stats(r_nosqe)->sqe_fail > fails); /* the path was taken */
+	CU_ASSERT_EQUAL(ec.closed, 0); /* not from inside netreserve_conn_close() */
+	for (int i = 0; i < 100 && !ec.closed; i++)
+		CU_ASSERT(netreserve_ring_wait(r_nosqe, 10) >= 0);
+	CU_ASSERT_EQUAL(ec.closed, 1);
+	CU_ASSERT_EQUAL(ec.close_err, -EIO);
+	CU_ASSERT_EQUAL(netreserve_ring_stats(r_nosqe)->conns_active, 0);
+	close(sv[1]);
+	netreserve_ring_free(r_nosqe);
+}
+
 static int user_calls;
 static uint64_t user_ud;
 
@@ -418,7 +470,9 @@ test_stats_page(void)
 	if (ret)
 		fprintf(stderr, "ring_new: %s\n", strerror(-ret));
 	CU_ASSERT_EQUAL_FATAL(ret, 0);
-	CU_ASSERT_EQUAL(netreserve_ring_new(&cfg, &ring), -ENOSPC);  /* region full */
+	struct netreserve_ring *r3; /* not the shared `ring`: _new() NULLs its out pointer */
+	CU_ASSERT_EQUAL(netreserve_ring_new(&cfg, &r3), -ENOSPC);  /* region full */
+	CU_ASSERT_PTR_NULL(r3);
 	netreserve_ready(&st);
 	CU_ASSERT_EQUAL_FATAL(netreserve_stats_map(path, &v), 0);
 	CU_ASSERT_EQUAL(netreserve_stats_lookup(&v, "app.widgets", &val), 0);
@@ -442,6 +496,99 @@ test_stats_page(void)
 	netreserve_ring_free(r2);
 	netreserve_stats_destroy(&st);
 	CU_ASSERT_EQUAL(access(path, F_OK), -1);
+}
+
+static void
+count_cb(const char *name, uint64_t value, void *arg)
+{
+	(void)name;
+	(void)value;
+	(*(int *)arg)++;
+}
+
+/*
+ * Regressions in the stats file handling: (1) the writer followed a symlink planted at its
+ * predictable /dev/shm path and truncated its target; (2) the reader trusted the live
+ * rings_used/conns_used words and walked past the mapping when they exceed max_rings/max_conns.
+ */
+static void
+test_stats_hostile(void)
+{
+	struct netreserve_stats_region st;
+	struct netreserve_stats_view v;
+	char path[128], victim[128], buf[8];
+	uint64_t val;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/tmp/nr-unit-stats-link-%d", (int)getpid());
+	snprintf(victim, sizeof(victim), "/tmp/nr-unit-stats-victim-%d", (int)getpid());
+	FILE *f = fopen(victim, "w");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	fputs("keep", f);
+	fclose(f);
+	CU_ASSERT_EQUAL_FATAL(symlink(victim, path), 0);
+	CU_ASSERT_EQUAL(netreserve_stats_create(&st, path, "unit", 1, 2), -ELOOP);
+	f = fopen(victim, "r");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	CU_ASSERT_PTR_NOT_NULL(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	CU_ASSERT_STRING_EQUAL(buf, "keep");
+	unlink(path);
+	unlink(victim);
+
+	CU_ASSERT_EQUAL_FATAL(netreserve_stats_create(&st, path, "unit", 1, 2), 0);
+	st.hdr->rings_used = 1u << 30;
+	st.hdr->conns_used = 1u << 30;
+	st.conns[1].rx_bytes = 7;
+	CU_ASSERT_EQUAL_FATAL(netreserve_stats_map(path, &v), 0);
+	CU_ASSERT_EQUAL(netreserve_stats_lookup(&v, "sum.rx_bytes", &val), 0);
+	CU_ASSERT_EQUAL(val, 7);
+	netreserve_stats_foreach(&v, count_cb, &n);
+	CU_ASSERT(n > 0 && n < 200); /* pid, ready, 1 ring, 2 conns */
+	netreserve_stats_unmap(&v);
+	netreserve_stats_destroy(&st);
+}
+
+/* Regression: stats claims from concurrent ring-creating threads raced (shared slots). */
+static struct netreserve_stats_region claim_st;
+static struct netreserve_ring_stats *claimed[4][200];
+
+static void *
+claimer(void *arg)
+{
+	struct netreserve_ring_stats **out = arg;
+	struct netreserve_conn_stats *cs;
+	for (int i = 0; i < 200; i++)
+		if (netreserve_stats_claim(&claim_st, 1, &out[i], &cs) < 0)
+			out[i] = NULL;
+	return NULL;
+}
+
+static int
+ptr_cmp(const void *a, const void *b)
+{
+	const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void
+test_stats_claim_threads(void)
+{
+	pthread_t t[4];
+	CU_ASSERT_EQUAL_FATAL(netreserve_stats_create(&claim_st, NULL, "claim", 1000, 1000), 0);
+	for (int i = 0; i < 4; i++)
+		CU_ASSERT_EQUAL_FATAL(pthread_create(&t[i], NULL, claimer, claimed[i]), 0);
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	CU_ASSERT_EQUAL(claim_st.hdr->rings_used, 800);
+	CU_ASSERT_EQUAL(claim_st.hdr->conns_used, 800);
+	qsort(claimed, 800, sizeof(claimed[0][0]), ptr_cmp);
+	int dup = 0;
+	for (int i = 1; i < 800; i++)
+		dup += claimed[i / 200][i % 200] == claimed[(i - 1) / 200][(i - 1) % 200];
+	CU_ASSERT_EQUAL(dup, 0);
+	CU_ASSERT_PTR_NOT_NULL(claimed[0][0]);
+	netreserve_stats_destroy(&claim_st);
 }
 
 /* The registered arena: buffer i is fixed buffer i (a WRITE_FIXED from buffer 1 to a pipe). */
@@ -483,10 +630,13 @@ static const struct unit_test tests[] = {
 	{ "send_order", test_send_order },
 	{ "close", test_close },
 	{ "stale", test_stale },
+	{ "close_no_sqe", test_close_no_sqe },
 	{ "user_kind", test_user_kind },
 	{ "wake_stop", test_wake_stop },
 	{ "arena", test_arena },
 	{ "stats_page", test_stats_page },
+	{ "stats_hostile", test_stats_hostile },
+	{ "stats_claim_threads", test_stats_claim_threads },
 	{ NULL, NULL },
 };
 

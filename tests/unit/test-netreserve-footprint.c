@@ -80,6 +80,58 @@ test_invalid(void)
 	CU_ASSERT_EQUAL(netreserve_footprint(&c, &fp), -EINVAL);
 }
 
+/*
+ * Regression: products of the u32 sizes wrapped 64 bits (rings x C x Q x B reaches 2^90), so
+ * netreserve_footprint() reported a tiny total that would size a cgroup limit or
+ * RLIMIT_MEMLOCK far too small. Every overflow is now -EINVAL.
+ */
+static void
+test_overflow(void)
+{
+	struct netreserve_footprint fp;
+	struct netreserve_config c = base;
+
+	c.rings = 1024;
+	c.max_conns = 65536;
+	c.queue_depth = UINT32_MAX;
+	c.max_payload = UINT32_MAX; /* registered: 2^26 x 2^32 x 2^32 */
+	CU_ASSERT_EQUAL(netreserve_footprint(&c, &fp), -EINVAL);
+	CU_ASSERT_EQUAL(fp.total, 0);
+	c = base;
+	c.rings = 1024;
+	c.max_conns = 65536;
+	c.queue_depth = UINT32_MAX;
+	c.cmd_slot_size = UINT32_MAX; /* cmd_slots: 2^26 x 2^32 x 2^32 */
+	CU_ASSERT_EQUAL(netreserve_footprint(&c, &fp), -EINVAL);
+	c = base;
+	c.max_payload = UINT32_MAX;
+	c.max_seg = 1; /* tx_hdrs: Q x 2^32 headers x H */
+	c.queue_depth = UINT32_MAX;
+	c.hdr_size = UINT32_MAX;
+	CU_ASSERT_EQUAL(netreserve_footprint(&c, &fp), -EINVAL);
+	c = base;
+	c.extra_locked = UINT64_MAX - 4096; /* the sums overflow too */
+	CU_ASSERT_EQUAL(netreserve_footprint(&c, &fp), -EINVAL);
+	/* large but representable: still computed */
+	c = base;
+	c.queue_depth = 1u << 20;
+	c.max_payload = 1u << 30;
+	CU_ASSERT_EQUAL_FATAL(netreserve_footprint(&c, &fp), 0);
+	CU_ASSERT_EQUAL(fp.registered, 2ull * (1u << 20) * (1u << 30));
+
+	/* A CQ count that does not fit 32 bits is 0, not the (smaller) SQ size. */
+	struct netreserve_config big = { .max_conns = UINT32_MAX, .rx_bufs = UINT32_MAX };
+	CU_ASSERT_EQUAL(netreserve_cq_entries(&big), 0);
+	big.rx_bufs = 1u << 15;
+	big.max_conns = 1u << 17;
+	CU_ASSERT_EQUAL(netreserve_cq_entries(&big), 0);
+	CU_ASSERT_EQUAL(netreserve_sq_entries(&big), 1u << 18); /* 2 x 2^17: fits */
+	big.max_conns = UINT32_MAX;
+	CU_ASSERT_EQUAL(netreserve_sq_entries(&big), 0);
+	big.sq_entries = UINT32_MAX;
+	CU_ASSERT_EQUAL(netreserve_sq_entries(&big), 0);
+}
+
 static void
 test_format(void)
 {
@@ -118,6 +170,7 @@ test_matches_ring(void)
 static const struct unit_test tests[] = {
 	{ "arithmetic", test_arithmetic },
 	{ "invalid", test_invalid },
+	{ "overflow", test_overflow },
 	{ "format", test_format },
 	{ "matches_ring", test_matches_ring },
 	{ NULL, NULL },

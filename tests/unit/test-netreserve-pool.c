@@ -46,6 +46,33 @@ test_config(void)
 	netreserve_pool_fini(&p); /* zeroed: accepted */
 }
 
+/*
+ * Regression: a huge power-of-two align wrapped the stride arithmetic (align 2^62, 4 slots:
+ * count x stride == 2^64 == 0), so _init mapped one page and poisoned slots 1..3 far outside
+ * it. Such configs are refused now, as is any align above a page.
+ */
+static void
+test_config_overflow(void)
+{
+	struct netreserve_pool p;
+	struct netreserve_pool_config cfg = { .obj_size = 8, .count = 4,
+					      .flags = NETRESERVE_POOL_NO_LOCK };
+	cfg.align = (size_t)1 << 62;
+	CU_ASSERT_EQUAL(netreserve_pool_init(&p, &cfg), -EINVAL);
+	cfg.align = (size_t)1 << 63;
+	CU_ASSERT_EQUAL(netreserve_pool_init(&p, &cfg), -EINVAL);
+	cfg.align = 8192;
+	CU_ASSERT_EQUAL(netreserve_pool_init(&p, &cfg), -EINVAL);
+	cfg.align = 4096;
+	CU_ASSERT_EQUAL_FATAL(netreserve_pool_init(&p, &cfg), 0);
+	CU_ASSERT_EQUAL(p.stride, 4096);
+	netreserve_pool_fini(&p);
+	/* stride (not just obj_size) x count is bounded: 2^31 slots of 1 byte at stride 4096 */
+	cfg.obj_size = 1;
+	cfg.count = 1u << 31;
+	CU_ASSERT_EQUAL(netreserve_pool_init(&p, &cfg), -EINVAL);
+}
+
 static void
 test_floors(void)
 {
@@ -250,6 +277,7 @@ test_arena(void)
 
 static const struct unit_test tests[] = {
 	{ "config", test_config },
+	{ "config_overflow", test_config_overflow },
 	{ "floors", test_floors },
 	{ "waiters", test_waiters },
 	{ "poison", test_poison },

@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <linux/capability.h>
 
 #include "netreserve/protect.h"
@@ -57,7 +58,7 @@ test_report(void)
 		CU_ASSERT_EQUAL(rep.r[NETRESERVE_PROT_IO_FLUSHER].err, EPERM);
 	}
 	CU_ASSERT_EQUAL(rep.r[NETRESERVE_PROT_CORE].state, NETRESERVE_PROT_APPLIED);
-	CU_ASSERT_EQUAL(rep.r[NETRESERVE_PROT_NICE].state, NETRESERVE_PROT_APPLIED);
+	CU_ASSERT_EQUAL(rep.r[NETRESERVE_PROT_NICE].state, NETRESERVE_PROT_BYPASSED); /* 0: leave */
 	CU_ASSERT_EQUAL(rep.r[NETRESERVE_PROT_MLOCKALL].state, NETRESERVE_PROT_NOT_REQUESTED);
 	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "oom_score_adj "));
 	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "mlockall skipped"));
@@ -74,6 +75,37 @@ test_report(void)
 	cfg.oom_score_adj = (int)rep.r[NETRESERVE_PROT_OOM_ADJ].value;
 	CU_ASSERT_EQUAL(netreserve_protect_process(&cfg, &rep), 0);
 	CU_ASSERT_EQUAL(rep.r[NETRESERVE_PROT_OOM_ADJ].state, NETRESERVE_PROT_APPLIED);
+}
+
+/*
+ * Regression: nice 0 is documented as "leave", but the priority was set to 0, undoing a
+ * niceness the service manager gave the daemon (or failing unprivileged below 0).
+ */
+static void
+test_nice_leave(void)
+{
+	struct netreserve_protect_report rep;
+	struct netreserve_protect_config cfg = {
+		.want = NETRESERVE_PROT_BIT(NETRESERVE_PROT_NICE),
+		.nice = 0,
+	};
+	errno = 0;
+	int before = getpriority(PRIO_PROCESS, 0);
+	/* raising niceness is allowed to anyone */
+	CU_ASSERT_EQUAL_FATAL(setpriority(PRIO_PROCESS, 0, before + 3 > 19 ? 19 : before + 3), 0);
+	errno = 0;
+	int raised = getpriority(PRIO_PROCESS, 0);
+	CU_ASSERT_EQUAL(netreserve_protect_process(&cfg, &rep), 0);
+	CU_ASSERT_EQUAL(rep.r[NETRESERVE_PROT_NICE].state, NETRESERVE_PROT_BYPASSED);
+	CU_ASSERT_EQUAL(rep.r[NETRESERVE_PROT_NICE].value, raised);
+	errno = 0;
+	CU_ASSERT_EQUAL(getpriority(PRIO_PROCESS, 0), raised);
+	/* a requested value is applied */
+	cfg.nice = raised < 19 ? raised + 1 : 19;
+	CU_ASSERT_EQUAL(netreserve_protect_process(&cfg, &rep), 0);
+	CU_ASSERT_EQUAL(rep.r[NETRESERVE_PROT_NICE].state, NETRESERVE_PROT_APPLIED);
+	CU_ASSERT_EQUAL(rep.r[NETRESERVE_PROT_NICE].value, cfg.nice);
+	(void)setpriority(PRIO_PROCESS, 0, before); /* back down needs privilege: best effort */
 }
 
 static size_t thread_stack;
@@ -102,6 +134,7 @@ test_thread(void)
 
 static const struct unit_test tests[] = {
 	{ "report", test_report },
+	{ "nice_leave", test_nice_leave },
 	{ "thread", test_thread },
 	{ NULL, NULL },
 };

@@ -359,6 +359,12 @@ test_build(void)
 	text_buf_init(&b2, s2, sizeof(s2));
 	CU_ASSERT_EQUAL(text_buf_add_u64(&b2, "U", UINT64_MAX), 0);
 	CU_ASSERT_STRING_EQUAL(s2, "U=18446744073709551615");
+
+	/* Regression: an empty value may come as NULL (memchr(NULL, ...) was undefined). */
+	text_buf_init(&b2, s2, sizeof(s2));
+	CU_ASSERT_EQUAL(text_buf_add_len(&b2, "E", NULL, 0), 0);
+	CU_ASSERT_EQUAL(b2.len, sizeof("E=\0") - 1);
+	CU_ASSERT(memcmp(s2, "E=\0", b2.len) == 0);
 }
 
 static void
@@ -865,6 +871,30 @@ test_target_stages(void)
 	target_ready(&n, &l);
 	CU_ASSERT_EQUAL(feed(&n, TEXT_STAGE_FULL_FEATURE, LIT("MaxBurstLength=4096\0")), -EPROTO);
 	CU_ASSERT_EQUAL(n.fail.reason, TEXT_FAIL_STAGE);
+}
+
+/*
+ * Regression: text_neg_recv() computed 1u << stage for whatever stage it was given (a CSG
+ * from the wire): undefined for 32 and above. The reserved stage 2 and anything above Full
+ * Feature Phase now fail the negotiation as a stage error, keys or not.
+ */
+static void
+test_target_bad_stage(void)
+{
+	struct text_local l;
+	struct text_neg n;
+	text_local_defaults(&l);
+
+	const unsigned bad[] = { 2, 4, 31, 32, 40, 0xffffffffu };
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		target_ready(&n, &l);
+		CU_ASSERT_EQUAL(feed(&n, (enum text_stage)bad[i], LIT("MaxBurstLength=4096\0")),
+				-EPROTO);
+		CU_ASSERT_EQUAL(n.fail.reason, TEXT_FAIL_STAGE);
+		target_ready(&n, &l);
+		CU_ASSERT_EQUAL(feed(&n, (enum text_stage)bad[i], LIT("\0")), -EPROTO);
+		CU_ASSERT_EQUAL(n.fail.reason, TEXT_FAIL_STAGE);
+	}
 }
 
 static void
@@ -1538,6 +1568,7 @@ static const struct unit_test target_tests[] = {
     {"unknown keys", test_target_unknown_keys},
     {"duplicates", test_target_duplicates},
     {"stages and senders", test_target_stages},
+    {"out-of-range stage", test_target_bad_stage},
     {"missing/invalid declarations", test_target_missing},
     {"discovery and SendTargets", test_target_discovery},
     {"MaxRecvDataSegmentLength per direction", test_mrdsl_per_direction},
