@@ -2,7 +2,8 @@
  * file backstore datapath: a regular file or a block device. Each logical request becomes one
  * or more syscall-shaped requests (struct target_sys_io). With a submitter attached they go to
  * the daemon's io_uring and complete through target_bs_io_complete(); without one (or when the
- * submitter cannot queue) they run synchronously with pread/pwritev2/fdatasync/fallocate.
+ * submitter cannot queue, or the file lives in memory: bs->inline_io) they run synchronously
+ * with pread/pwritev2/fdatasync/fallocate.
  */
 #include <config.h> /* angle brackets: target/config.h would shadow it */
 
@@ -178,7 +179,7 @@ file_run(struct target_backstore *bs, struct target_bs_io *io)
 	for (;;) {
 		int64_t res;
 
-		if (bs->sub && bs->sub->submit(bs->sub->opaque, io) == 0)
+		if (bs->sub && !bs->inline_io && bs->sub->submit(bs->sub->opaque, io) == 0)
 			return 1;
 		res = file_sys_sync(&io->sys);
 		if (file_advance(bs, io, res))

@@ -26,6 +26,8 @@ struct target_backstore {
 	uint64_t *map;	/* mem: one bit per block, set = mapped (written since discard) */
 	/* file */
 	int fd;
+	bool inline_io;	/* memory-backed file (tmpfs, ramfs): syscalls run inline, see
+			 * bs_file_open() */
 	const struct target_io_submitter *sub;
 };
 

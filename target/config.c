@@ -824,6 +824,9 @@ target_config_finish(struct target_config *cfg, char *err, size_t err_size)
 	}
 	if (p->first_burst > p->max_burst)
 		p->first_burst = p->max_burst;
+	/* Whole 4 KiB pieces: commands larger than the buffer stream through it in windows of
+	 * whole logical blocks (ffp.c), and a burst must fit one window. */
+	cfg->max_xfer &= ~4095u;
 	if (p->max_burst > cfg->max_xfer)
 		p->max_burst = cfg->max_xfer;
 	if (p->first_burst > p->max_burst)

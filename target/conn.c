@@ -104,7 +104,7 @@ target_conn_new(struct target_daemon *d, struct target_portal *portal, int fd)
 	struct target_conn *c;
 	struct sockaddr_storage ss;
 	socklen_t sl;
-	int r;
+	int r = -ENOMEM;
 
 	c = mem_zalloc(sizeof(*c));
 	if (!c) {
@@ -162,7 +162,7 @@ fail:
 	mem_free(c->tx);
 	mem_free(c->text_out);
 	mem_free(c);
-	return -ENOMEM;
+	return r;
 }
 
 void
@@ -250,6 +250,8 @@ tx_release(struct target_conn *c, struct target_txpdu *p)
 		t->tx_refs--;
 		if (!t->tx_refs && t->status_sent && t->state == TARGET_TASK_TX)
 			target_task_put(t);
+		else if (!t->tx_refs && t->stream_wait)
+			target_ffp_stream_sent(t);
 	}
 }
 
@@ -432,6 +434,8 @@ target_conn_tx_pump(struct target_conn *c)
 			t->txq_next = NULL;
 			if (t->status_sent && !t->tx_refs && t->state == TARGET_TASK_TX)
 				target_task_put(t);
+			else if (!t->tx_refs && t->stream_wait)
+				target_ffp_stream_sent(t);
 		}
 	}
 }

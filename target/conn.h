@@ -82,15 +82,20 @@ struct target_task {
 	uint32_t buf_cap;
 	uint8_t *scratch;
 	uint32_t scratch_cap;
-	/* write side */
-	uint32_t wr_len;               /* bytes of write data we take in (<= edtl, <= buf_cap) */
+	/* write side; a write larger than buf_cap streams through it one window at a time */
+	uint32_t wr_len;               /* bytes of write data we take in (<= edtl) */
 	uint32_t wr_recv;              /* bytes received */
+	uint32_t win_base, win_end;    /* Data-Out window: buf[0] holds offset win_base */
 	uint32_t r2t_off;              /* next offset to solicit */
 	uint32_t r2t_out;              /* R2Ts outstanding */
 	uint32_t r2tsn;
 	uint32_t data_out_sn;          /* expected DataSN in the current sequence */
 	/* read side */
-	uint32_t rd_len;               /* bytes to send as Data-In */
+	uint32_t rd_base;              /* transfer offset of buf[0] */
+	uint32_t rd_len;               /* send Data-In up to this transfer offset */
+	bool rd_final;                 /* the last window: the status follows */
+	bool started;                  /* the SCSI layer has the command (streaming resumes it) */
+	bool stream_wait;              /* resume the SCSI command once this window is sent */
 	uint32_t tx_off;
 	uint32_t datasn;
 	uint32_t tx_refs;              /* tx slots pointing into buf */

@@ -97,26 +97,59 @@ task_fail(struct target_task *t, uint8_t key, uint16_t asc)
 	t->cmd.xfer_len = 0;
 }
 
-/* The SCSI layer is done with t: queue its Data-In and status. */
-static void
-task_complete(struct target_task *t)
+/* Release t without answering (aborted, or its connection is going away). */
+static bool
+task_gone(struct target_task *t)
 {
 	struct target_conn *c = t->conn;
 
-	if (t->aborted || !c || c->state == TARGET_CONN_CLOSING) {
-		t->state = TARGET_TASK_TX;
-		t->status_sent = true;
-		if (!t->tx_refs && !t->in_txq)
-			target_task_put(t);
-		return;
-	}
+	if (!t->aborted && c && c->state != TARGET_CONN_CLOSING)
+		return false;
 	t->state = TARGET_TASK_TX;
-	t->rd_len = 0;
-	if (t->read && t->cmd.data_in_len)
-		t->rd_len = MIN(t->cmd.data_in_len, t->edtl);
-	t->tx_off = 0;
-	t->datasn = 0;
-	target_conn_txq_add(c, t);
+	t->status_sent = true;
+	t->stream_wait = false;
+	if (!t->tx_refs && !t->in_txq)
+		target_task_put(t);
+	return true;
+}
+
+/* Queue the Data-In of the current window: buf[0 .. data_in_len) at transfer offset buf_off. */
+static void
+queue_data_in(struct target_task *t, bool final)
+{
+	const struct target_scsi_cmd *cmd = &t->cmd;
+
+	t->state = TARGET_TASK_TX;
+	t->rd_final = final;
+	t->rd_base = cmd->buf_off;
+	t->tx_off = t->rd_base;
+	t->rd_len = t->rd_base;
+	if (t->read && cmd->data_in_len)
+		t->rd_len = (uint32_t)MIN((uint64_t)cmd->buf_off + cmd->data_in_len,
+					  (uint64_t)t->edtl);
+	if (t->rd_len < t->rd_base)
+		t->rd_len = t->rd_base;
+	target_conn_txq_add(t->conn, t);
+}
+
+/* The SCSI layer is done with t: queue its (last) Data-In and status. */
+static void
+task_complete(struct target_task *t)
+{
+	if (task_gone(t))
+		return;
+	queue_data_in(t, true);
+}
+
+static void
+count_done(struct target_task *t)
+{
+	struct target_counters *ctr = &t->sess->d->ctr;
+
+	if (t->read) {
+		ctr->reads++;
+		ctr->bytes_read += (uint64_t)t->cmd.buf_off + t->cmd.data_in_len;
+	}
 }
 
 static void
@@ -126,13 +159,95 @@ cmd_done(struct target_scsi_cmd *cmd)
 	struct target_session *s = t->sess;
 
 	s->tasks_pending_io--;
-	if (t->read) {
-		s->d->ctr.reads++;
-		s->d->ctr.bytes_read += cmd->data_in_len;
-	}
+	count_done(t);
 	task_complete(t);
 	if (s->closing)
 		target_session_maybe_free(s);
+}
+
+static void write_progress(struct target_conn *c, struct target_task *t);
+
+/* Window size of a streaming command: whole 4 KiB pieces of the task buffer. */
+static uint32_t
+win_cap(const struct target_task *t)
+{
+	return t->buf_cap & ~4095U;
+}
+
+/*
+ * The SCSI layer wants the next window of a streaming command (target/scsi.h "Streaming"):
+ * for a read, send the Data-In it produced and resume it once the buffer is free again
+ * (target_ffp_stream_sent()); for a write, solicit the Data-Out from cmd.buf_off on into the
+ * buffer and resume it once the window is complete (write_progress()). No allocation: the
+ * window is the task's own buffer.
+ */
+static void
+stream_window(struct target_task *t)
+{
+	struct target_scsi_cmd *cmd = &t->cmd;
+
+	if (task_gone(t))
+		return;
+	if (t->read) {
+		t->stream_wait = true;
+		queue_data_in(t, false);
+		return;
+	}
+	/* Data already received from buf_off on (pieces end on block boundaries, so at most a
+	 * partial window) moves to the front of the buffer. */
+	if (cmd->buf_off > t->win_base && cmd->buf_off < MIN(t->wr_recv, t->win_end))
+		memmove(t->buf, t->buf + (cmd->buf_off - t->win_base),
+			MIN(t->wr_recv, t->win_end) - cmd->buf_off);
+	t->win_base = cmd->buf_off;
+	t->win_end = (uint32_t)MIN((uint64_t)t->win_base + win_cap(t), (uint64_t)t->wr_len);
+	t->state = TARGET_TASK_DATA_OUT;
+	t->stream_wait = true;
+	write_progress(t->conn, t);
+}
+
+/* Hand the moved window back to the SCSI layer. */
+static void
+stream_resume(struct target_task *t)
+{
+	struct target_session *s = t->sess;
+	struct target_scsi_cmd *cmd = &t->cmd;
+	int r;
+
+	t->stream_wait = false;
+	t->state = TARGET_TASK_EXEC;
+	if (t->write)
+		cmd->data_out_len = MIN(t->wr_recv, t->win_end) - t->win_base;
+	r = target_scsi_resume(cmd);
+	if (r == TARGET_SCSI_EXEC_PENDING) {
+		s->tasks_pending_io++;
+	} else if (r == TARGET_SCSI_EXEC_WINDOW) {
+		stream_window(t);
+	} else {
+		count_done(t);
+		task_complete(t);
+	}
+}
+
+static void
+cmd_window(struct target_scsi_cmd *cmd)
+{
+	struct target_task *t = cmd->priv;
+	struct target_session *s = t->sess;
+
+	s->tasks_pending_io--;
+	stream_window(t);
+	if (s->closing)
+		target_session_maybe_free(s);
+}
+
+void
+target_ffp_stream_sent(struct target_task *t)
+{
+	/* A closing connection aborts the task instead (target_ffp_conn_gone()). */
+	if (t->stream_wait && t->read && !t->tx_refs && !t->in_txq && !t->status_sent &&
+	    !t->aborted && t->tx_off >= t->rd_len && t->state == TARGET_TASK_TX && t->conn &&
+	    t->conn->state != TARGET_CONN_CLOSING)
+		stream_resume(t);
 }
 
 static void
@@ -153,13 +268,17 @@ task_exec(struct target_task *t)
 	cmd->lun = t->lun;
 	cmd->nexus = &s->nexus;
 	cmd->data_out = t->write ? t->buf : NULL;
-	cmd->data_out_len = t->write ? MIN(t->wr_recv, t->wr_len) : 0;
+	cmd->data_out_len = t->write ? MIN(t->wr_recv, t->win_end) : 0;
+	cmd->data_out_total = t->write ? t->wr_len : 0;
 	cmd->data_in = t->read ? t->buf : NULL;
-	cmd->data_in_cap = t->read ? MIN(t->edtl, t->buf_cap) : 0;
+	cmd->data_in_cap = t->read ? MIN(t->edtl, win_cap(t)) : 0;
+	cmd->data_in_total = t->read ? t->edtl : 0;
+	cmd->window = target_scsi_streamable(cmd->cdb) ? cmd_window : NULL;
 	cmd->scratch = t->scratch;
 	cmd->scratch_cap = t->scratch_cap;
 	cmd->done = cmd_done;
 	cmd->priv = t;
+	t->started = true;
 	cmd->status = 0;
 	cmd->sense_len = 0;
 	cmd->data_in_len = 0;
@@ -179,17 +298,18 @@ task_exec(struct target_task *t)
 	}
 	if (t->write) {
 		d->ctr.writes++;
-		d->ctr.bytes_written += cmd->data_out_len;
+		d->ctr.bytes_written += t->wr_len;
 	}
 	r = target_scsi_exec(s->node->scsi, cmd);
-	if (r == 1) {
+	if (r == TARGET_SCSI_EXEC_PENDING) {
 		s->tasks_pending_io++;
 		return;
 	}
-	if (t->read) {
-		d->ctr.reads++;
-		d->ctr.bytes_read += cmd->data_in_len;
+	if (r == TARGET_SCSI_EXEC_WINDOW) {
+		stream_window(t);
+		return;
 	}
+	count_done(t);
 	task_complete(t);
 }
 
@@ -206,7 +326,7 @@ residual(const struct target_task *t, uint8_t *flags, uint32_t *res)
 		*res = t->cmd.xfer_len - t->edtl;
 		return;
 	}
-	actual = t->read ? t->cmd.data_in_len : t->cmd.xfer_len;
+	actual = t->read ? t->rd_len : t->cmd.xfer_len;
 	if (actual > t->edtl)
 		actual = t->edtl;
 	if (actual < t->edtl) {
@@ -220,11 +340,11 @@ tx_r2ts(struct target_conn *c, struct target_task *t)
 {
 	struct target_session *s = t->sess;
 
-	while (t->r2t_off < t->wr_len && t->r2t_out < s->params.max_outstanding_r2t &&
+	while (t->r2t_off < t->win_end && t->r2t_out < s->params.max_outstanding_r2t &&
 	       t->r2t_out < TARGET_MAX_R2T) {
 		struct target_txpdu *p = target_conn_tx_get(c);
 		struct pdu_hdr h;
-		uint32_t len = MIN(s->params.max_burst, t->wr_len - t->r2t_off);
+		uint32_t len = MIN(s->params.max_burst, t->win_end - t->r2t_off);
 
 		if (!p)
 			return false;
@@ -283,12 +403,14 @@ tx_scsi(struct target_conn *c, struct target_task *t)
 
 	residual(t, &rflags, &res);
 	while (t->tx_off < t->rd_len) {
-		uint32_t burst_end = (t->tx_off / s->params.max_burst + 1) * s->params.max_burst;
+		uint64_t burst_end = ((uint64_t)t->tx_off / s->params.max_burst + 1) *
+				     s->params.max_burst;
 		uint32_t len = MIN(c->max_xmit_dsl, t->rd_len - t->tx_off);
 		bool last, seq_end;
 
-		len = MIN(len, burst_end - t->tx_off);
-		last = t->tx_off + len == t->rd_len;
+		len = (uint32_t)MIN((uint64_t)len, burst_end - t->tx_off);
+		/* Only the end of the last window ends the command's Data-In. */
+		last = t->rd_final && t->tx_off + len == t->rd_len;
 		seq_end = last || t->tx_off + len == burst_end;
 		p = target_conn_tx_get(c);
 		if (!p)
@@ -310,10 +432,12 @@ tx_scsi(struct target_conn *c, struct target_task *t)
 		}
 		window(s, &h.data_in.expcmdsn, &h.data_in.maxcmdsn);
 		t->tx_off += len;
-		target_conn_tx_send(c, p, &h, t->buf + h.data_in.offset, len, t);
+		target_conn_tx_send(c, p, &h, t->buf + (h.data_in.offset - t->rd_base), len, t);
 		if (t->status_sent)
 			return true;
 	}
+	if (!t->rd_final)
+		return true; /* a streaming window: the SCSI layer resumes once it has left */
 	p = target_conn_tx_get(c);
 	if (!p)
 		return false;
@@ -360,17 +484,25 @@ write_progress(struct target_conn *c, struct target_task *t)
 {
 	if (!t->unsol_done)
 		return;
-	if (t->wr_recv >= t->wr_len && !t->r2t_out) {
-		task_exec(t);
-		return;
-	}
 	if (t->oversize || t->cmd.status) {
-		/* We do not solicit data for a command that fails anyway. */
-		if (!t->r2t_out)
+		/* We do not solicit data for a command that fails anyway; a streaming command
+		 * the SCSI layer already holds is abandoned there (it holds nothing). */
+		if (t->r2t_out)
+			return;
+		if (t->started)
+			task_complete(t);
+		else
 			task_exec(t);
 		return;
 	}
-	if (t->r2t_off < t->wr_len && t->r2t_out < t->sess->params.max_outstanding_r2t)
+	if (t->wr_recv >= t->win_end && !t->r2t_out) {
+		if (t->started)
+			stream_resume(t);
+		else
+			task_exec(t);
+		return;
+	}
+	if (t->r2t_off < t->win_end && t->r2t_out < t->sess->params.max_outstanding_r2t)
 		target_conn_txq_add(c, t);
 }
 
@@ -419,10 +551,17 @@ scsi_cmd_header(struct target_conn *c)
 		if (pdu_ahs_parse(c->rx_ahs, h->ahs_words * 4u, &ahs, NULL) == 0)
 			t->cmd.cdb_len = (uint8_t)MIN(ahs.cdb_len, 255);
 	}
-	t->oversize = t->edtl > t->buf_cap;
+	/*
+	 * More write data than the task buffer: the medium commands stream it through the
+	 * buffer window by window (target/scsi.h); any other command's Data-Out must fit.
+	 * Data-In needs no check: READs stream and the other commands' answers are small.
+	 */
+	t->oversize = t->write && t->edtl > win_cap(t) && !target_scsi_streamable(t->cmd.cdb);
 	if (t->oversize)
 		task_fail(t, TARGET_SENSE_ILLEGAL_REQUEST, TARGET_ASC_INVALID_FIELD_CDB);
 	t->wr_len = t->write && !t->oversize ? t->edtl : 0;
+	t->win_base = 0;
+	t->win_end = MIN(t->wr_len, win_cap(t));
 	t->unsol_done = !t->write || (h->flags & PDU_FLAG_FINAL);
 	t->r2t_off = 0;
 	if (t->write) {
@@ -434,8 +573,9 @@ scsi_cmd_header(struct target_conn *c)
 		}
 		if (!t->oversize)
 			c->rx_dest = t->buf;
-		/* Unsolicited data ends at FirstBurstLength; R2Ts cover the rest. */
-		t->r2t_off = t->unsol_done ? imm : MIN(t->wr_len, s->params.first_burst);
+		/* Unsolicited data ends at FirstBurstLength; R2Ts cover the rest.
+		 * FirstBurstLength <= MaxBurstLength <= the buffer: it fits the first window. */
+		t->r2t_off = t->unsol_done ? imm : MIN(t->win_end, s->params.first_burst);
 		if (t->r2t_off < imm)
 			t->r2t_off = imm;
 	} else if (imm) {
@@ -497,16 +637,18 @@ data_out_header(struct target_conn *c)
 		t->data_out_sn = 0;
 	if (t->oversize || t->cmd.status)
 		return; /* discard */
-	if ((uint64_t)h->data_out.offset + h->data_len > t->wr_len) {
+	/* Data-Out only lands in the current window (all of it unless the command streams). */
+	if (h->data_out.offset < t->win_base ||
+	    (uint64_t)h->data_out.offset + h->data_len > t->win_end) {
 		log_ratelimited(&c->rl, LOG_LEVEL_NOTICE,
-				"c%u: Data-Out beyond the expected length (itt 0x%08x)", c->id,
+				"c%u: Data-Out outside the solicited range (itt 0x%08x)", c->id,
 				h->itt);
 		target_conn_reject(c, PDU_REJECT_PROTOCOL_ERROR);
 		c->rx_hdr_bad = true;
 		c->rx_task = NULL;
 		return;
 	}
-	c->rx_dest = t->buf + h->data_out.offset;
+	c->rx_dest = t->buf + (h->data_out.offset - t->win_base);
 }
 
 static void

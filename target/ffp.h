@@ -34,6 +34,12 @@ void target_ffp_data_digest_error(struct target_conn *c);
  */
 bool target_ffp_task_tx(struct target_conn *c, struct target_task *t);
 
+/*
+ * A transmit slot of t completed (conn.c): once every Data-In PDU of a streaming window has
+ * left, the SCSI layer gets the buffer back and produces the next window. Datapath.
+ */
+void target_ffp_stream_sent(struct target_task *t);
+
 /* A connection is going away: abort its tasks (buffers are released as their I/O ends). */
 void target_ffp_conn_gone(struct target_conn *c);
 

@@ -27,7 +27,7 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 	target_cp_enter();
 	for (int i = 0; i < 16; i++) {
-		int one = 1;
+		int one = 1, r;
 		int fd = accept4(p->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0) {
@@ -40,8 +40,10 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			continue;
 		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		if (target_conn_new(d, p, fd) < 0)
-			log_warn("portal %s: cannot set up a connection", p->bound);
+		r = target_conn_new(d, p, fd);
+		if (r < 0)
+			log_ratelimited(&p->rl, LOG_LEVEL_WARN, "portal %s: connection refused: %s",
+					p->bound, strerror(-r));
 	}
 	target_cp_leave();
 }

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/log.h"
 #include "target/config.h"
 
 struct target_daemon;
@@ -27,6 +28,7 @@ struct target_portal {
 	char bound[TARGET_HOST_MAX + 8];   /* "host:port" or "[v6]:port" as bound */
 	char address[TARGET_HOST_MAX + 8]; /* what SendTargets reports: advertise or bound */
 	uint16_t port;                     /* bound port */
+	struct log_ratelimit rl;           /* accept failures (connection floods) */
 };
 
 /* Bind and listen on every portal of cfg. Returns 0 or -errno with a message in err. */

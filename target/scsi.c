@@ -76,7 +76,8 @@
 /* A zero logical block, for WRITE SAME with NDOB when no scratch buffer is given. */
 static const uint8_t scsi_zero_block[4096] __attribute__((aligned(4096)));
 
-enum { STEP_DONE = 0, STEP_IO = 1 };
+/* Step results: finished, cmd->io prepared, waiting for the transport to move the window. */
+enum { STEP_DONE = 0, STEP_IO = 1, STEP_WAIT = 2 };
 
 /* ---- results ----------------------------------------------------------------------------- */
 
@@ -173,19 +174,36 @@ scsi_io_done(struct target_bs_io *io)
 {
 	struct target_scsi_cmd *cmd = io->priv;
 
-	if (scsi_run(cmd) == 0 && cmd->done)
-		cmd->done(cmd);
+	switch (scsi_run(cmd)) {
+	case TARGET_SCSI_EXEC_DONE:
+		if (cmd->done)
+			cmd->done(cmd);
+		break;
+	case TARGET_SCSI_EXEC_WINDOW:
+		cmd->window(cmd);
+		break;
+	}
 }
 
 static int
 scsi_run(struct target_scsi_cmd *cmd)
 {
 	for (;;) {
-		if (cmd->step(cmd) == STEP_DONE)
-			return 0;
+		switch (cmd->step(cmd)) {
+		case STEP_DONE:
+			return TARGET_SCSI_EXEC_DONE;
+		case STEP_WAIT:
+			return TARGET_SCSI_EXEC_WINDOW;
+		}
 		if (target_bs_submit(cmd->lu->bs, &cmd->io) == 1)
-			return 1;
+			return TARGET_SCSI_EXEC_PENDING;
 	}
+}
+
+int
+target_scsi_resume(struct target_scsi_cmd *cmd)
+{
+	return scsi_run(cmd);
 }
 
 /* Prepares cmd->io and returns STEP_IO. */
@@ -219,6 +237,63 @@ static bool
 range_bad(struct target_lu *lu, uint64_t lba, uint64_t n)
 {
 	return lba > lu->nblocks || n > lu->nblocks - lba;
+}
+
+static void
+internal_failure(struct target_scsi_cmd *cmd)
+{
+	target_scsi_set_sense(cmd, TARGET_SENSE_ABORTED_COMMAND, TARGET_ASC_INTERNAL_FAILURE);
+}
+
+/* All the Data-Out of the command, over every window. */
+static uint64_t
+dout_total(const struct target_scsi_cmd *cmd)
+{
+	if (!cmd->data_out)
+		return 0;
+	return cmd->window && cmd->data_out_total > cmd->data_out_len ? cmd->data_out_total :
+									 cmd->data_out_len;
+}
+
+/* All the Data-In the initiator accepts, over every window. */
+static uint64_t
+din_total(const struct target_scsi_cmd *cmd)
+{
+	if (!cmd->data_in)
+		return 0;
+	return cmd->window && cmd->data_in_total > cmd->data_in_cap ? cmd->data_in_total :
+								    cmd->data_in_cap;
+}
+
+/*
+ * The Data-Out at transfer offset pos (< dout_total()): *p, and *avail bytes up to the end of
+ * the window. Returns 0, or STEP_WAIT after asking the transport for the window at pos (the
+ * caller's step returns STEP_WAIT and runs again, in the same phase, once it moved), or -1
+ * when the data cannot come (the command fails).
+ */
+static int
+dout_at(struct target_scsi_cmd *cmd, uint64_t pos, const uint8_t **p, uint64_t *avail)
+{
+	if (pos >= cmd->buf_off && pos < (uint64_t)cmd->buf_off + cmd->data_out_len) {
+		*p = cmd->data_out + (pos - cmd->buf_off);
+		*avail = cmd->buf_off + cmd->data_out_len - pos;
+		return 0;
+	}
+	if (!cmd->window || pos >= dout_total(cmd))
+		return -1;
+	cmd->buf_off = (uint32_t)pos;
+	cmd->data_out_len = 0;
+	return STEP_WAIT;
+}
+
+/* A piece of len bytes that is not the last one ends on a block boundary. */
+static uint64_t
+piece_len(const struct target_lu *lu, uint64_t len, uint64_t left)
+{
+	len = MIN(len, left);
+	if (len < left)
+		len &= ~(uint64_t)(lu->block_size - 1);
+	return len;
 }
 
 /* Bytes of scratch usable per chunk, a whole number of blocks (0 if less than one block). */
@@ -447,6 +522,13 @@ cmd_read_capacity16(struct target_lu *lu, struct target_scsi_cmd *cmd)
 
 /* ---- READ / WRITE ------------------------------------------------------------------------ */
 
+/* Bytes of n blocks, saturated to what an iSCSI transfer length can say. */
+static uint32_t
+xfer_bytes(const struct target_lu *lu, uint64_t n)
+{
+	return (uint32_t)MIN(n << lu->block_shift, (uint64_t)UINT32_MAX);
+}
+
 /* Decodes LBA and transfer length of the READ/WRITE/VERIFY family. */
 static void
 decode_rw(const uint8_t *cdb, uint64_t *lba, uint32_t *n)
@@ -472,100 +554,147 @@ decode_rw(const uint8_t *cdb, uint64_t *lba, uint32_t *n)
 	}
 }
 
+/*
+ * READ: one piece per window of data_in_cap bytes. Every window but the last stops the
+ * command (STEP_WAIT) until the transport has sent it (phase 2 -> 0 on resume).
+ */
 static int
 read_step(struct target_scsi_cmd *cmd)
 {
 	struct target_lu *lu = cmd->lu;
-	uint64_t len = (uint64_t)cmd->nblocks << lu->block_shift;
-
-	if (cmd->phase == 0) {
-		cmd->phase = 1;
-		len = MIN(len, (uint64_t)(cmd->data_in ? cmd->data_in_cap : 0));
-		if (!len) {
-			target_scsi_good(cmd);
-			return STEP_DONE;
-		}
-		return issue(cmd, TARGET_BS_OP_READ, cmd->data_in, cmd->lba << lu->block_shift, len,
-			     false);
-	}
-	if (cmd->io.res < 0) {
-		io_error(cmd, cmd->io.res, false);
-		return STEP_DONE;
-	}
-	cmd->data_in_len = (uint32_t)cmd->io.len;
-	target_scsi_good(cmd);
-	return STEP_DONE;
-}
-
-/* VERIFY / compare: compares data_out[0 .. nblocks) with the medium, chunked via scratch. */
-static int
-compare_step(struct target_scsi_cmd *cmd)
-{
-	struct target_lu *lu = cmd->lu;
-	uint64_t total = (uint64_t)cmd->nblocks << lu->block_shift;
-	uint32_t chunk = scratch_blocks_bytes(cmd);
+	uint64_t total = MIN((uint64_t)cmd->nblocks << lu->block_shift, din_total(cmd));
+	uint64_t len;
 
 	if (cmd->phase == 1) {
-		const uint8_t *a = cmd->data_out + cmd->pos;
-		const uint8_t *m = cmd->scratch;
-		uint64_t len = cmd->io.len;
-
 		if (cmd->io.res < 0) {
 			io_error(cmd, cmd->io.res, false);
 			return STEP_DONE;
 		}
-		if (memcmp(a, m, len) != 0) {
-			uint64_t k = 0;
-
-			while (a[k] == m[k])
-				k++;
-			/* SBC-3 5.3: INFORMATION = offset of the first miscompared byte. */
-			set_sense_info(cmd, TARGET_SENSE_MISCOMPARE, TARGET_ASC_MISCOMPARE_VERIFY,
-				       (uint32_t)(cmd->pos + k));
-			return STEP_DONE;
+		cmd->data_in_len = (uint32_t)cmd->io.len;
+		cmd->pos += cmd->io.len;
+		if (cmd->pos < total) {
+			cmd->phase = 2;
+			return STEP_WAIT;
 		}
-		cmd->pos += len;
 	}
 	if (cmd->pos >= total) {
 		target_scsi_good(cmd);
 		return STEP_DONE;
 	}
-	cmd->phase = 1;
-	return issue(cmd, TARGET_BS_OP_READ, cmd->scratch, (cmd->lba << lu->block_shift) + cmd->pos,
-		     MIN(total - cmd->pos, (uint64_t)chunk), false);
-}
-
-/* WRITE, then (WRITE AND VERIFY with BYTCHK) compare what was written. */
-static int
-write_step(struct target_scsi_cmd *cmd)
-{
-	struct target_lu *lu = cmd->lu;
-	uint64_t len = (uint64_t)cmd->nblocks << lu->block_shift;
-
-	if (cmd->phase == 0) {
-		cmd->phase = 1;
-		len = MIN(len, (uint64_t)(cmd->data_out ? cmd->data_out_len : 0));
-		if (!len) {
-			target_scsi_good(cmd);
-			return STEP_DONE;
-		}
-		return issue(cmd, TARGET_BS_OP_WRITE, (void *)cmd->data_out,
-			     cmd->lba << lu->block_shift, len, cmd->fua);
-	}
-	if (cmd->io.res < 0) {
-		io_error(cmd, cmd->io.res, true);
+	len = piece_len(lu, cmd->data_in_cap, total - cmd->pos);
+	if (!len) {
+		internal_failure(cmd);
 		return STEP_DONE;
 	}
-	if (cmd->aux) {
-		/* BYTCHK: continue as a compare of the same range. */
-		cmd->aux = 0;
-		cmd->phase = 0;
-		cmd->pos = 0;
-		cmd->step = compare_step;
-		return compare_step(cmd);
+	cmd->buf_off = (uint32_t)cmd->pos;
+	cmd->data_in_len = 0;
+	cmd->phase = 1;
+	return issue(cmd, TARGET_BS_OP_READ, cmd->data_in, (cmd->lba << lu->block_shift) + cmd->pos,
+		     len, false);
+}
+
+/* What dout_step() does with each piece of Data-Out (cmd->aux bits). */
+#define DOUT_WRITE 0x1	/* write it */
+#define DOUT_VERIFY 0x2 /* compare it with the medium (after writing it, with DOUT_WRITE) */
+#define DOUT_CAW 0x4	/* COMPARE AND WRITE: then write the second half of the Data-Out */
+
+/* Reads the next piece of [cmp, end) into scratch for comparison (phase 2). */
+static int
+cmp_issue(struct target_scsi_cmd *cmd)
+{
+	struct target_lu *lu = cmd->lu;
+
+	cmd->phase = 2;
+	return issue(cmd, TARGET_BS_OP_READ, cmd->scratch, (cmd->lba << lu->block_shift) + cmd->cmp,
+		     MIN(cmd->end - cmd->cmp, (uint64_t)scratch_blocks_bytes(cmd)), false);
+}
+
+/*
+ * WRITE, WRITE AND VERIFY, VERIFY with BYTCHK and the compare half of COMPARE AND WRITE: walks
+ * the Data-Out in order, one piece per window. Phases: 0 = start the piece at pos; 1 = its
+ * write finished; 2 = a compare read finished; 3 = the COMPARE AND WRITE write finished.
+ * Verification happens piece by piece, while the piece is still in the window.
+ */
+static int
+dout_step(struct target_scsi_cmd *cmd)
+{
+	struct target_lu *lu = cmd->lu;
+	uint64_t total = MIN((uint64_t)cmd->nblocks << lu->block_shift, dout_total(cmd));
+	const uint8_t *p;
+	uint64_t avail, len;
+	int r;
+
+	switch (cmd->phase) {
+	case 1:
+		if (cmd->io.res < 0) {
+			io_error(cmd, cmd->io.res, true);
+			return STEP_DONE;
+		}
+		cmd->end = cmd->pos + cmd->io.len;
+		if (!(cmd->aux & DOUT_VERIFY)) {
+			cmd->pos = cmd->end;
+			break;
+		}
+		cmd->cmp = cmd->pos;
+		return cmp_issue(cmd);
+	case 2:
+		if (cmd->io.res < 0) {
+			io_error(cmd, cmd->io.res, false);
+			return STEP_DONE;
+		}
+		if (dout_at(cmd, cmd->cmp, &p, &avail) != 0 || avail < cmd->io.len) {
+			internal_failure(cmd); /* the piece is in the window: cannot happen */
+			return STEP_DONE;
+		}
+		if (memcmp(p, cmd->scratch, cmd->io.len) != 0) {
+			uint64_t k = 0;
+
+			while (p[k] == cmd->scratch[k])
+				k++;
+			/* SBC-3 5.3: INFORMATION = offset of the first miscompared byte. */
+			set_sense_info(cmd, TARGET_SENSE_MISCOMPARE, TARGET_ASC_MISCOMPARE_VERIFY,
+				       (uint32_t)(cmd->cmp + k));
+			return STEP_DONE;
+		}
+		cmd->cmp += cmd->io.len;
+		if (cmd->cmp < cmd->end)
+			return cmp_issue(cmd);
+		cmd->pos = cmd->end;
+		break;
+	case 3:
+		if (cmd->io.res < 0)
+			io_error(cmd, cmd->io.res, true);
+		else
+			target_scsi_good(cmd);
+		return STEP_DONE;
 	}
-	target_scsi_good(cmd);
-	return STEP_DONE;
+	cmd->phase = 0;
+	if (cmd->pos >= total) {
+		if (cmd->aux & DOUT_CAW) {
+			/* The compare matched: write the second half of the Data-Out. */
+			cmd->phase = 3;
+			return issue(cmd, TARGET_BS_OP_WRITE, (void *)(cmd->data_out + total),
+				     cmd->lba << lu->block_shift, total, cmd->fua);
+		}
+		target_scsi_good(cmd);
+		return STEP_DONE;
+	}
+	r = dout_at(cmd, cmd->pos, &p, &avail);
+	if (r == STEP_WAIT)
+		return r;
+	len = r ? 0 : piece_len(lu, avail, total - cmd->pos);
+	if (!len) {
+		internal_failure(cmd);
+		return STEP_DONE;
+	}
+	if (cmd->aux & DOUT_WRITE) {
+		cmd->phase = 1;
+		return issue(cmd, TARGET_BS_OP_WRITE, (void *)p,
+			     (cmd->lba << lu->block_shift) + cmd->pos, len, cmd->fua);
+	}
+	cmd->cmp = cmd->pos;
+	cmd->end = cmd->pos + len;
+	return cmp_issue(cmd);
 }
 
 static int
@@ -604,7 +733,7 @@ cmd_rw(struct target_lu *lu, struct target_scsi_cmd *cmd)
 	}
 	cmd->lba = lba;
 	cmd->nblocks = n;
-	cmd->xfer_len = (!verify || bytchk) ? n << lu->block_shift : 0;
+	cmd->xfer_len = (!verify || bytchk) ? xfer_bytes(lu, n) : 0;
 	cmd->fua = (!is6 && (cdb[1] & 0x08)) || !lu->wce;
 	cmd->aux = 0;
 	if (n == 0) {
@@ -612,30 +741,26 @@ cmd_rw(struct target_lu *lu, struct target_scsi_cmd *cmd)
 		return 0;
 	}
 	if (write || wav) {
-		uint32_t want = n << lu->block_shift;
+		uint64_t want = (uint64_t)n << lu->block_shift;
+		uint64_t have = dout_total(cmd);
 
-		/* Less Data-Out than the CDB asks for: write what came (iSCSI overflow residual),
-		 * unless O_DIRECT makes a partial block impossible. */
-		if (cmd->data_out_len < want && (cmd->data_out_len & (lu->block_size - 1)) &&
+		/* Less Data-Out than the CDB asks for: write (and with BYTCHK verify) what came
+		 * (iSCSI overflow residual), unless O_DIRECT makes a partial block impossible. */
+		if (have < want && (have & (lu->block_size - 1)) &&
 		    (target_bs_caps(lu->bs) & TARGET_BS_CAP_ALIGNED)) {
 			target_scsi_set_sense(cmd, TARGET_SENSE_ILLEGAL_REQUEST,
 					      TARGET_ASC_INVALID_FIELD_IU);
 			return 0;
 		}
+		cmd->aux = DOUT_WRITE;
 		if (wav && bytchk) {
-			if (cmd->data_out_len < want || scratch_blocks_bytes(cmd) == 0) {
-				/* Cannot verify what we did not get. */
-				if (cmd->data_out_len < want)
-					target_scsi_set_sense(cmd, TARGET_SENSE_ILLEGAL_REQUEST,
-							      TARGET_ASC_INVALID_FIELD_IU);
-				else
-					target_scsi_set_sense(cmd, TARGET_SENSE_ABORTED_COMMAND,
-							      TARGET_ASC_INTERNAL_FAILURE);
+			if (!scratch_blocks_bytes(cmd)) {
+				internal_failure(cmd);
 				return 0;
 			}
-			cmd->aux = 1;
+			cmd->aux |= DOUT_VERIFY;
 		}
-		return start(cmd, write_step);
+		return start(cmd, dout_step);
 	}
 	if (verify) {
 		if (!bytchk) {
@@ -643,19 +768,44 @@ cmd_rw(struct target_lu *lu, struct target_scsi_cmd *cmd)
 			target_scsi_good(cmd);
 			return 0;
 		}
-		if (!cmd->data_out || cmd->data_out_len < (n << lu->block_shift)) {
+		/* Nothing to compare a missing part with. */
+		if (dout_total(cmd) < ((uint64_t)n << lu->block_shift)) {
 			target_scsi_set_sense(cmd, TARGET_SENSE_ILLEGAL_REQUEST,
 					      TARGET_ASC_INVALID_FIELD_IU);
 			return 0;
 		}
 		if (!scratch_blocks_bytes(cmd)) {
-			target_scsi_set_sense(cmd, TARGET_SENSE_ABORTED_COMMAND,
-					      TARGET_ASC_INTERNAL_FAILURE);
+			internal_failure(cmd);
 			return 0;
 		}
-		return start(cmd, compare_step);
+		cmd->aux = DOUT_VERIFY;
+		return start(cmd, dout_step);
 	}
 	return start(cmd, read_step);
+}
+
+bool
+target_scsi_streamable(const uint8_t *cdb)
+{
+	switch (cdb[0]) {
+	case OP_READ6:
+	case OP_READ10:
+	case OP_READ12:
+	case OP_READ16:
+	case OP_WRITE6:
+	case OP_WRITE10:
+	case OP_WRITE12:
+	case OP_WRITE16:
+	case OP_WRITE_VERIFY10:
+	case OP_WRITE_VERIFY12:
+	case OP_WRITE_VERIFY16:
+	case OP_VERIFY10:
+	case OP_VERIFY12:
+	case OP_VERIFY16:
+	case OP_ORWRITE16:
+		return true;
+	}
+	return false;
 }
 
 /* ---- COMPARE AND WRITE, ORWRITE ---------------------------------------------------------- */
@@ -663,29 +813,11 @@ cmd_rw(struct target_lu *lu, struct target_scsi_cmd *cmd)
 static int
 caw_step(struct target_scsi_cmd *cmd)
 {
-	struct target_lu *lu = cmd->lu;
-	uint64_t len = (uint64_t)cmd->nblocks << lu->block_shift;
+	int r = dout_step(cmd);
 
-	if (cmd->phase < 2) {
-		/* Compare phase: reuse compare_step until it finishes the whole range. */
-		int r = compare_step(cmd);
-
-		if (r == STEP_IO)
-			return r;
-		if (cmd->status != TARGET_SCSI_GOOD) {
-			lu->caw_busy = false;
-			return STEP_DONE;
-		}
-		cmd->phase = 2;
-		return issue(cmd, TARGET_BS_OP_WRITE, (void *)(cmd->data_out + len),
-			     cmd->lba << lu->block_shift, len, cmd->fua);
-	}
-	lu->caw_busy = false;
-	if (cmd->io.res < 0)
-		io_error(cmd, cmd->io.res, true);
-	else
-		target_scsi_good(cmd);
-	return STEP_DONE;
+	if (r == STEP_DONE)
+		cmd->lu->caw_busy = false;
+	return r;
 }
 
 static int
@@ -712,16 +844,22 @@ cmd_compare_and_write(struct target_lu *lu, struct target_scsi_cmd *cmd)
 		return 0;
 	}
 	cmd->xfer_len = 2 * (n << lu->block_shift);
+	/*
+	 * SBC-3 5.2: the Data-Out is exactly the verify data then the write data, two times
+	 * NUMBER OF LOGICAL BLOCKS. An initiator sending a different amount disagrees with its
+	 * own CDB about the atomic unit (e.g. 256 blocks encoded into the one-byte field as 0):
+	 * refuse rather than guess. Only a CDB of 0 blocks with no Data-Out is a no-op.
+	 */
+	if ((cmd->data_out ? cmd->data_out_len : 0) != cmd->xfer_len) {
+		invalid_cdb(cmd);
+		return 0;
+	}
 	if (n == 0) {
 		target_scsi_good(cmd);
 		return 0;
 	}
-	if (!cmd->data_out || cmd->data_out_len != cmd->xfer_len) {
-		invalid_cdb(cmd);
-		return 0;
-	}
 	if (!scratch_blocks_bytes(cmd)) {
-		target_scsi_set_sense(cmd, TARGET_SENSE_ABORTED_COMMAND, TARGET_ASC_INTERNAL_FAILURE);
+		internal_failure(cmd);
 		return 0;
 	}
 	if (lu->caw_busy) {
@@ -735,15 +873,23 @@ cmd_compare_and_write(struct target_lu *lu, struct target_scsi_cmd *cmd)
 	cmd->lba = lba;
 	cmd->nblocks = n;
 	cmd->fua = (cmd->cdb[1] & 0x08) || !lu->wce;
+	cmd->aux = DOUT_VERIFY | DOUT_CAW;
 	return start(cmd, caw_step);
 }
 
+/*
+ * ORWRITE: read a piece into scratch, OR the Data-Out into it, write it back; pieces follow
+ * the Data-Out windows. Phases: 0 = start the piece at pos; 1 = read done; 2 = write done.
+ */
 static int
 orwrite_step(struct target_scsi_cmd *cmd)
 {
 	struct target_lu *lu = cmd->lu;
-	uint64_t total = (uint64_t)cmd->nblocks << lu->block_shift;
+	uint64_t total = MIN((uint64_t)cmd->nblocks << lu->block_shift, dout_total(cmd));
 	uint64_t off = (cmd->lba << lu->block_shift) + cmd->pos;
+	const uint8_t *p;
+	uint64_t avail, len;
+	int r;
 
 	switch (cmd->phase) {
 	case 1: /* read done: OR in the Data-Out and write back */
@@ -751,8 +897,12 @@ orwrite_step(struct target_scsi_cmd *cmd)
 			io_error(cmd, cmd->io.res, false);
 			return STEP_DONE;
 		}
+		if (dout_at(cmd, cmd->pos, &p, &avail) != 0 || avail < cmd->io.len) {
+			internal_failure(cmd); /* the piece is in the window: cannot happen */
+			return STEP_DONE;
+		}
 		for (uint64_t i = 0; i < cmd->io.len; i++)
-			cmd->scratch[i] |= cmd->data_out[cmd->pos + i];
+			cmd->scratch[i] |= p[i];
 		cmd->phase = 2;
 		return issue(cmd, TARGET_BS_OP_WRITE, cmd->scratch, off, cmd->io.len, cmd->fua);
 	case 2:
@@ -761,15 +911,25 @@ orwrite_step(struct target_scsi_cmd *cmd)
 			return STEP_DONE;
 		}
 		cmd->pos += cmd->io.len;
+		off += cmd->io.len;
 		break;
 	}
+	cmd->phase = 0;
 	if (cmd->pos >= total) {
 		target_scsi_good(cmd);
 		return STEP_DONE;
 	}
+	r = dout_at(cmd, cmd->pos, &p, &avail);
+	if (r == STEP_WAIT)
+		return r;
+	len = r ? 0 : piece_len(lu, MIN(avail, (uint64_t)scratch_blocks_bytes(cmd)),
+				total - cmd->pos);
+	if (!len) {
+		internal_failure(cmd);
+		return STEP_DONE;
+	}
 	cmd->phase = 1;
-	return issue(cmd, TARGET_BS_OP_READ, cmd->scratch, (cmd->lba << lu->block_shift) + cmd->pos,
-		     MIN(total - cmd->pos, (uint64_t)scratch_blocks_bytes(cmd)), false);
+	return issue(cmd, TARGET_BS_OP_READ, cmd->scratch, off, len, false);
 }
 
 static int
@@ -790,17 +950,17 @@ cmd_orwrite(struct target_lu *lu, struct target_scsi_cmd *cmd)
 		lba_out_of_range(cmd);
 		return 0;
 	}
-	cmd->xfer_len = n << lu->block_shift;
+	cmd->xfer_len = xfer_bytes(lu, n);
 	if (n == 0) {
 		target_scsi_good(cmd);
 		return 0;
 	}
-	if (!cmd->data_out || cmd->data_out_len < cmd->xfer_len) {
+	if (dout_total(cmd) < ((uint64_t)n << lu->block_shift)) {
 		target_scsi_set_sense(cmd, TARGET_SENSE_ILLEGAL_REQUEST, TARGET_ASC_INVALID_FIELD_IU);
 		return 0;
 	}
 	if (!scratch_blocks_bytes(cmd)) {
-		target_scsi_set_sense(cmd, TARGET_SENSE_ABORTED_COMMAND, TARGET_ASC_INTERNAL_FAILURE);
+		internal_failure(cmd);
 		return 0;
 	}
 	cmd->lba = lba;
@@ -854,15 +1014,6 @@ ws_step(struct target_scsi_cmd *cmd)
 		     chunk, cmd->fua);
 }
 
-static bool
-all_zero(const uint8_t *p, uint32_t n)
-{
-	for (uint32_t i = 0; i < n; i++)
-		if (p[i])
-			return false;
-	return true;
-}
-
 static int
 cmd_write_same(struct target_lu *lu, struct target_scsi_cmd *cmd)
 {
@@ -911,8 +1062,13 @@ cmd_write_same(struct target_lu *lu, struct target_scsi_cmd *cmd)
 		target_scsi_good(cmd);
 		return 0;
 	}
-	if (unmap && lu->thin && (ndob || all_zero(cmd->data_out, lu->block_size))) {
-		/* Deallocated blocks read back as zeroes (LBPRZ), so the result is the same. */
+	if (unmap && lu->thin) {
+		/*
+		 * SBC-3 5.43/5.44: UNMAP=1 asks the device server to unmap the range; it writes
+		 * the data only when it cannot. Deallocated blocks read back as zeroes (LBPRZ),
+		 * which is what libiscsi's WriteSame10.UnmapUntilEnd checks even with a non-zero
+		 * Data-Out block. The Data-Out is still required and taken above.
+		 */
 		cmd->aux = 2;
 		return start(cmd, ws_step);
 	}
@@ -1673,6 +1829,7 @@ reset_results(struct target_scsi_cmd *cmd)
 	cmd->sense_len = 0;
 	cmd->data_in_len = 0;
 	cmd->xfer_len = 0;
+	cmd->buf_off = 0;
 }
 
 int

@@ -14,21 +14,41 @@
  *   session close.
  * - struct target_scsi_cmd: one command, in caller storage (the transport's task slot).
  *
- * Execution: target_scsi_exec() (or target_lu_exec()) returns 0 when the command is done (all
- * results are in the cmd; cmd->done is NOT called) or 1 when it is pending on backstore I/O;
- * cmd->done(cmd) is then called exactly once, later, from the thread that completes backstore
- * I/O (the daemon's ring thread). Everything here is single-threaded per tgt: call exec, TMF
- * hooks and backstore completions from one thread. No function on the command path allocates.
+ * Execution: target_scsi_exec() (or target_lu_exec()) returns TARGET_SCSI_EXEC_DONE (0) when
+ * the command is done (all results are in the cmd; cmd->done is NOT called),
+ * TARGET_SCSI_EXEC_PENDING (1) when it is pending on backstore I/O, or TARGET_SCSI_EXEC_WINDOW
+ * (2) when it streams (below) and waits for the transport to move its data window. After a
+ * pending return exactly one of cmd->done(cmd) (finished) or cmd->window(cmd) (window wanted)
+ * is called later, from the thread that completes backstore I/O (the daemon's ring thread).
+ * Everything here is single-threaded per tgt: call exec, resume, TMF hooks and backstore
+ * completions from one thread. No function on the command path allocates.
  *
- * Data buffers belong to the transport: data_out holds all of the Data-Out (received before
- * exec), data_in receives Data-In (capacity = the initiator's expected transfer length or the
- * task buffer, whichever is smaller), scratch is a per-task work area used by VERIFY BYTCHK,
+ * Data buffers belong to the transport: data_out holds the Data-Out (received before exec),
+ * data_in receives Data-In (capacity = the initiator's expected transfer length or the task
+ * buffer, whichever is smaller), scratch is a per-task work area used by VERIFY BYTCHK,
  * WRITE AND VERIFY, COMPARE AND WRITE, ORWRITE and WRITE SAME (chunked when smaller than the
  * transfer; at least one logical block is needed for those commands). All buffers must be
  * 4096-byte aligned for LUs on O_DIRECT file backstores.
  *
+ * Streaming: a transport that sets cmd->window lets the medium commands that move their data
+ * in order (READ, WRITE, WRITE AND VERIFY, VERIFY with BYTCHK, ORWRITE: see
+ * target_scsi_streamable()) transfer more than the task buffer, one buffer-sized window at a
+ * time, without any allocation. cmd->buf_off is the transfer offset (in bytes from the start
+ * of the command's data) of data_in[0] / data_out[0]. Data-Out: data_out_total says how much
+ * the initiator sends in all; data_out_len is what the current window holds. When the command
+ * needs Data-Out beyond the window it sets buf_off to the offset it needs next and stops
+ * (WINDOW); the transport fills data_out with the Data-Out from buf_off on (data_out_len =
+ * bytes available, a whole number of logical blocks unless it is the end) and calls
+ * target_scsi_resume(). Data-In: data_in_total says how much the initiator accepts in all;
+ * after each full window the command stops (WINDOW) with data_in[0 .. data_in_len) holding
+ * the Data-In at buf_off; the transport sends it and, once the buffer is free again, calls
+ * target_scsi_resume(). The last window is reported the ordinary way (done), again with
+ * buf_off. A command waiting for its window holds nothing outside cmd: the transport may
+ * abandon it (task aborted) instead of resuming it.
+ *
  * Residuals: the command reports xfer_len, the number of bytes its CDB asks to move in its
- * data direction; the transport computes the iSCSI residual against ExpectedDataTransferLength.
+ * data direction; the transport computes the iSCSI residual against ExpectedDataTransferLength
+ * (the Data-In actually moved is buf_off + data_in_len).
  *
  * Persistent reservations: all SPC-4 service actions and types; APTPL is not supported
  * (REPORT CAPABILITIES says PTPL_C=0; APTPL=1 gets INVALID FIELD IN PARAMETER LIST), nor are
@@ -118,10 +138,15 @@ struct target_scsi_cmd {
 	uint8_t cdb_len;		/* > 16 gets INVALID OPCODE */
 	uint64_t lun;			/* the 8-byte LUN field as a big-endian number */
 	struct target_scsi_nexus *nexus; /* borrowed, registered */
-	const uint8_t *data_out;	/* all Data-Out, or NULL */
+	const uint8_t *data_out;	/* Data-Out (the current window when streaming), or NULL */
 	uint32_t data_out_len;
+	uint32_t data_out_total;	/* streaming: all Data-Out the initiator sends; 0: as
+					 * data_out_len */
 	uint8_t *data_in;		/* Data-In destination, or NULL */
 	uint32_t data_in_cap;
+	uint32_t data_in_total;		/* streaming: all Data-In the initiator takes; 0: as
+					 * data_in_cap */
+	void (*window)(struct target_scsi_cmd *cmd); /* streaming hook, NULL: no streaming */
 	uint8_t *scratch;		/* per-task work buffer, or NULL */
 	uint32_t scratch_cap;
 	void (*done)(struct target_scsi_cmd *cmd); /* called only after a pending (1) return */
@@ -132,6 +157,7 @@ struct target_scsi_cmd {
 	uint8_t sense_len;		/* 0 unless CHECK CONDITION */
 	uint8_t sense[TARGET_SCSI_SENSE_MAX]; /* fixed format (0x70) */
 	uint32_t data_in_len;		/* bytes written to data_in (<= data_in_cap) */
+	uint32_t buf_off;		/* transfer offset of data_in[0] / data_out[0] */
 	uint32_t xfer_len;		/* bytes the CDB asks to move (for residuals) */
 
 	/* private to scsi.c */
@@ -141,6 +167,7 @@ struct target_scsi_cmd {
 	uint64_t lba;
 	uint32_t nblocks;
 	uint64_t pos;			/* byte progress of multi-step commands */
+	uint64_t end, cmp;		/* piece being verified: [cmp, end) */
 	uint32_t aux;
 	uint8_t phase;
 	uint8_t fua;
@@ -182,11 +209,31 @@ void target_lu_free(struct target_lu *lu);
 /* The LU's backstore (borrowed for the LU lifetime), e.g. to attach a submitter. */
 struct target_backstore *target_lu_backstore(struct target_lu *lu);
 
+/* Return values of target_lu_exec(), target_scsi_exec() and target_scsi_resume(). */
+#define TARGET_SCSI_EXEC_DONE 0
+#define TARGET_SCSI_EXEC_PENDING 1
+#define TARGET_SCSI_EXEC_WINDOW 2
+
 /*
- * Executes cmd on lu (cmd->lun is not looked at). Returns 0 when done, 1 when pending
- * (cmd->done(cmd) follows). Never fails: every outcome is a SCSI status in cmd. Datapath.
+ * Executes cmd on lu (cmd->lun is not looked at). Returns TARGET_SCSI_EXEC_DONE,
+ * TARGET_SCSI_EXEC_PENDING (cmd->done or cmd->window follows) or TARGET_SCSI_EXEC_WINDOW
+ * (only when cmd->window is set). Never fails: every outcome is a SCSI status in cmd.
+ * Datapath.
  */
 int target_lu_exec(struct target_lu *lu, struct target_scsi_cmd *cmd);
+
+/*
+ * Continues a streaming command after its window moved (see "Streaming" above). Same returns
+ * as target_lu_exec(). Datapath.
+ */
+int target_scsi_resume(struct target_scsi_cmd *cmd);
+
+/*
+ * Whether a command with this CDB may stream (move more data than the task buffer holds)
+ * when the transport sets cmd->window: the READ, WRITE, WRITE AND VERIFY, VERIFY and ORWRITE
+ * families. Other commands must fit their data in the buffer. Any context.
+ */
+bool target_scsi_streamable(const uint8_t *cdb);
 
 /*
  * LOGICAL UNIT RESET for lu (TMF hook): releases the SPC-2 reservation and queues POWER ON,

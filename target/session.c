@@ -469,6 +469,8 @@ target_task_get(struct target_session *s)
 	t->wr_len = t->wr_recv = t->r2t_off = t->r2t_out = t->r2tsn = 0;
 	t->data_out_sn = 0;
 	t->rd_len = t->tx_off = t->datasn = t->tx_refs = 0;
+	t->win_base = t->win_end = t->rd_base = 0;
+	t->rd_final = t->started = t->stream_wait = false;
 	t->txq_next = NULL;
 	target_session_update_window(s);
 	return t;

@@ -412,10 +412,18 @@ target_xport_setup(struct ev_loop *loop, uint32_t max_conns, uint32_t user_cqes,
 		ev_io_start(loop, &xp.ring_io);
 		ev_unref(loop);
 		/*
-		 * Observed on 6.18: with the loop idle in epoll_wait, a recv completing on the
-		 * DEFER_TASKRUN ring did not always make the ring fd readable, and the connection
-		 * stalled until another event woke the loop. An eventfd registered with the ring is
-		 * signalled when completion work is queued: watch it as well.
+		 * The ring is IORING_SETUP_DEFER_TASKRUN (netreserve/ring.c): a recv that
+		 * completes while the loop sleeps in epoll_wait() only queues task work for this
+		 * thread; its CQE is posted when the thread next enters the ring, so the ring fd
+		 * does not become readable and nothing wakes epoll. A registered eventfd is
+		 * signalled when that work is queued, so the loop watches it too.
+		 *
+		 * Evidence (kernel 6.18, this build with the eventfd left out): iscsi-inq against
+		 * the daemon hangs until its timeout, every time. strace shows the accept, one
+		 * io_uring_enter() submitting the recv, then epoll_wait() sleeping through the
+		 * Login Request that has arrived; libiscsi's SCSI.Read10 suite takes its full 60 s
+		 * timeout instead of 0.9 s. With the eventfd: no stall in any test. Keep it until
+		 * the ring stops using DEFER_TASKRUN or the loop waits in io_uring_enter() itself.
 		 */
 		xp.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 		if (xp.efd >= 0 &&

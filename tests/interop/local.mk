@@ -4,7 +4,8 @@
 TARGET_INTEROP_TESTS = tests/interop/target-login.sh tests/interop/target-data.sh \
 	tests/interop/target-discovery.sh tests/interop/target-chap.sh \
 	tests/interop/target-cu.sh tests/interop/target-control.sh \
-	tests/interop/target-tripwire.sh
+	tests/interop/target-tripwire.sh tests/interop/target-hostile.sh \
+	tests/interop/target-session.sh tests/interop/target-stream.sh
 TESTS += $(TARGET_INTEROP_TESTS)
 dist_check_SCRIPTS += $(TARGET_INTEROP_TESTS)
 EXTRA_DIST += tests/interop/target-lib.sh
@@ -16,3 +17,7 @@ BALLASTD_INTEROP_TESTS = tests/interop/ballastd-tgtd-nbdcopy.sh \
 TESTS += $(BALLASTD_INTEROP_TESTS)
 dist_check_SCRIPTS += $(BALLASTD_INTEROP_TESTS)
 EXTRA_DIST += tests/interop/ballastd-lib.sh
+# iscsi-raw: minimal raw iSCSI client for the ballast-targetd tests (owner: target engineer)
+check_PROGRAMS += tests/support/iscsi-raw
+tests_support_iscsi_raw_SOURCES = tests/support/iscsi-raw.c
+tests_support_iscsi_raw_LDADD = $(COMMON_LIBS)

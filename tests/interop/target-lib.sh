@@ -6,6 +6,7 @@
 #                     TGT_PORT, TGT_CTL (control socket) and TGT_LOG; killed at exit.
 # tgt_ctl CMD...      runs `ballast-targetd ctl $TGT_CTL CMD...`.
 # tgt_need TOOL...    skips (77) when a peer tool is not installed.
+# tgt_raw ...         runs tests/support/iscsi-raw against the target (see below).
 set -u
 . "${top_srcdir:-.}/tests/support/lib.sh"
 
@@ -60,6 +61,29 @@ tgt_stop() {
 }
 
 tgt_ctl() { "$BALLAST_TARGETD" ctl "$TGT_CTL" "$@"; }
+
+# tgt_raw [OPTIONS] SCENARIO [ARG...]: tests/support/iscsi-raw against the test target.
+tgt_raw() {
+	_o=
+	while [ $# -gt 0 ] && [ "${1#-}" != "$1" ]; do _o="$_o $1 $2"; shift 2; done
+	# shellcheck disable=SC2086
+	"$NR_BIN/iscsi-raw" $_o "$TGT_PORTAL" "$TGT_IQN" "$@"
+}
+
+# tgt_rss / tgt_fds: resident set (KiB) and open descriptors of the daemon.
+tgt_rss() { awk '$1 == "VmRSS:" { print $2 }' "/proc/$TGT_PID/status"; }
+tgt_fds() { ls "/proc/$TGT_PID/fd" | wc -l; }
+
+# tgt_wait_idle: until the daemon has no connection left (10 s at most).
+tgt_wait_idle() {
+	_n=100
+	while [ $_n -gt 0 ]; do
+		tgt_ctl status 2>/dev/null | grep -q '^sessions 0 connections 0$' && return 0
+		sleep 0.1
+		_n=$((_n - 1))
+	done
+	tgt_fail "connections left: $(tgt_ctl status | grep '^sessions')"
+}
 
 # tgt_url [LUN]: the libiscsi URL of the test target.
 tgt_url() { echo "iscsi://$TGT_PORTAL/$TGT_IQN/${1:-1}"; }

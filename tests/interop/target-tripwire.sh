@@ -3,7 +3,8 @@
 # tripwire (armed by netreserve_ready() once the daemon is ready; the daemon leaves steady
 # state only around control-plane work: accept, login, Text, close, control commands). Under
 # libiscsi load (logins, qemu-img writes to a mem and a file LUN with R2T sequences, iscsi-perf
-# random reads and writes at QD32, NOP-In pings, discovery) the tripwire must count zero heap
+# random reads and writes at QD32, 8 MiB commands streaming through the task buffer, NOP-In
+# pings, discovery) the tripwire must count zero heap
 # allocations and zero anonymous mappings while armed.
 . "${top_srcdir:-.}/tests/interop/target-lib.sh"
 tgt_need iscsi-perf iscsi-ls qemu-img
@@ -31,6 +32,11 @@ for lun in 1 2; do
 	timeout 30 iscsi-perf -m 32 -b 8 -t 2 -r "$(tgt_url $lun)" >/dev/null 2>&1 ||
 		tgt_fail "iscsi-perf on LUN $lun"
 done
+# Single 8 MiB WRITE(16)/READ(16) commands stream through the 1 MiB task buffer.
+if [ -x "$NR_BIN/iscsi-raw" ]; then
+	"$NR_BIN/iscsi-raw" -w 20 "$TGT_PORTAL" "$TGT_IQN" rw 8 >"$NR_TMP/rw" 2>&1
+	grep -q '^rw ok$' "$NR_TMP/rw" || tgt_fail "streaming rw: $(cat "$NR_TMP/rw")"
+fi
 sleep 1.5 # NOP-In pings on an idle session
 timeout 20 iscsi-ls -s "iscsi://$TGT_PORTAL" >/dev/null || tgt_fail "iscsi-ls"
 tgt_ctl status >/dev/null || tgt_fail "ctl status"

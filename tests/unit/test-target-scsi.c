@@ -1,8 +1,9 @@
 /*
  * Unit tests of the target's SCSI emulation (target/scsi.h, target/backstore.h): each command's
  * main behaviours and failure sense on mem and file backstores with 512- and 4096-byte blocks,
- * read-only LUs, persistent and SPC-2 reservations, unit attentions after resets, and the
- * asynchronous completion path through a test I/O submitter.
+ * read-only LUs, persistent and SPC-2 reservations, unit attentions after resets, commands
+ * streaming through a window smaller than their transfer (synchronously and with asynchronous
+ * I/O), and the asynchronous completion path through a test I/O submitter.
  */
 #include <config.h>
 
@@ -436,6 +437,16 @@ test_verify(void)
 	CU_ASSERT_EQUAL(EXEC(&F.a, 1024, 0, 0x2e, 0x02, 0, 0, 0, 8, 0, 0, 2, 0), TARGET_SCSI_GOOD);
 	CU_ASSERT_EQUAL(read10(&F.a, 8, 2), TARGET_SCSI_GOOD);
 	CU_ASSERT(all_bytes(data_in, 1024, 0x44));
+	/* ... with one block of Data-Out for two: that block is written and verified (the
+	 * transport reports the overflow residual), the second is untouched. */
+	memset(data_out, 0x45, 1024);
+	CU_ASSERT_EQUAL(EXEC(&F.a, 512, 0, 0x2e, 0x02, 0, 0, 0, 8, 0, 0, 2, 0), TARGET_SCSI_GOOD);
+	CU_ASSERT_EQUAL(cmd.xfer_len, 1024);
+	CU_ASSERT_EQUAL(read10(&F.a, 8, 2), TARGET_SCSI_GOOD);
+	CU_ASSERT(all_bytes(data_in, 512, 0x45));
+	CU_ASSERT(all_bytes(data_in + 512, 512, 0x44));
+	/* ... and with none: nothing written, GOOD. */
+	CU_ASSERT_EQUAL(EXEC(&F.a, 0, 0, 0x2e, 0x02, 0, 0, 0, 8, 0, 0, 1, 0), TARGET_SCSI_GOOD);
 	fix_teardown();
 }
 
@@ -461,7 +472,25 @@ caw_case(enum target_bs_type type, uint32_t bsz)
 	CU_ASSERT(all_bytes(data_in, bsz, 0xbb));
 	/* Wrong Data-Out size. */
 	EXEC(&F.a, 4 * bsz, 0, 0x89, 0, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 1, 0, 0);
-	CU_ASSERT_EQUAL(cmd.status, TARGET_SCSI_CHECK_CONDITION);
+	ASSERT_ILLEGAL(TARGET_ASC_INVALID_FIELD_CDB);
+	/* 0 blocks (what 256 becomes in the one-byte field) with Data-Out: refused; without
+	 * Data-Out: nothing to do. */
+	EXEC(&F.a, 2 * bsz, 0, 0x89, 0, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0);
+	ASSERT_ILLEGAL(TARGET_ASC_INVALID_FIELD_CDB);
+	CU_ASSERT_EQUAL(EXEC(&F.a, 0, 0, 0x89, 0, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0),
+			TARGET_SCSI_GOOD);
+	/* More blocks than VPD B0 MAXIMUM COMPARE AND WRITE LENGTH allows. */
+	{
+		uint8_t b0[16] = { 0x12, 0x01, 0xb0, 0, 64, 0 };
+		uint8_t max;
+
+		exec_full(&F.a, b0, 6, 0, 64, 0);
+		max = data_in[5];
+		CU_ASSERT(max > 0);
+		EXEC(&F.a, 2 * bsz * (max + 1U), 0, 0x89, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+		     (uint8_t)(max + 1), 0, 0);
+		ASSERT_ILLEGAL(TARGET_ASC_INVALID_FIELD_CDB);
+	}
 	/* ORWRITE. */
 	memset(data_out, 0x0f, bsz);
 	CU_ASSERT_EQUAL(write10(&F.a, 6, 1, 0xf0), TARGET_SCSI_GOOD);
@@ -539,6 +568,17 @@ ws_case(enum target_bs_type type, uint32_t bsz)
 		CU_ASSERT(all_bytes(data_in, 8 * bsz, 0));
 		CU_ASSERT(!lba_mapped(0));
 		CU_ASSERT(lba_mapped(8));
+		/* WRITE SAME 16 UNMAP with a non-zero block: still a deallocation request
+		 * (SBC-3), reads zero. */
+		CU_ASSERT_EQUAL(write10(&F.a, 8, 8, 0x55), TARGET_SCSI_GOOD);
+		put_be64(c + 2, 8);
+		memset(data_out, 0xff, bsz);
+		exec_full(&F.a, c, 16, bsz, 0, 0);
+		CU_ASSERT_EQUAL(cmd.status, TARGET_SCSI_GOOD);
+		CU_ASSERT_EQUAL(read10(&F.a, 8, 8), TARGET_SCSI_GOOD);
+		CU_ASSERT(all_bytes(data_in, 8 * bsz, 0));
+		CU_ASSERT(!lba_mapped(8));
+		CU_ASSERT_EQUAL(write10(&F.a, 8, 8, 0x55), TARGET_SCSI_GOOD);
 		/* NDOB: zeroes without Data-Out. */
 		put_be64(c + 2, 20);
 		put_be32(c + 10, 2);
@@ -1234,6 +1274,212 @@ test_async(void)
 	fix_teardown();
 }
 
+/* ---- streaming through a window smaller than the transfer -------------------------- */
+
+#define STREAM_LEN (40U * 1024)
+
+static uint8_t stream_src[STREAM_LEN], stream_dst[STREAM_LEN];
+static unsigned stream_hook_calls;
+
+static void
+stream_hook(struct target_scsi_cmd *c)
+{
+	(void)c;
+	stream_hook_calls++;
+}
+
+/*
+ * Runs cdb synchronously as a transport would, through a win-byte window: Data-Out comes from
+ * stream_src (out_total bytes in all), Data-In is collected into stream_dst (in_total). Returns
+ * the status; *stops counts the window stops and checks they move forward.
+ */
+static int
+exec_stream(const uint8_t *cdb, uint32_t out_total, uint32_t in_total, uint32_t win,
+	    unsigned *stops)
+{
+	uint32_t last_off = 0;
+	int r;
+
+	*stops = 0;
+	memset(&cmd, 0, sizeof(cmd));
+	memcpy(cmd.cdb, cdb, 16);
+	cmd.cdb_len = 16;
+	cmd.nexus = &F.a;
+	cmd.window = stream_hook;
+	if (out_total) {
+		cmd.data_out = data_out;
+		cmd.data_out_total = out_total;
+		cmd.data_out_len = MIN(win, out_total);
+		memcpy(data_out, stream_src, cmd.data_out_len);
+	}
+	if (in_total) {
+		cmd.data_in = data_in;
+		cmd.data_in_cap = MIN(win, in_total);
+		cmd.data_in_total = in_total;
+	}
+	cmd.scratch = scratch;
+	cmd.scratch_cap = 4096;
+	r = target_scsi_exec(F.tgt, &cmd);
+	while (r == TARGET_SCSI_EXEC_WINDOW && *stops < 1000) {
+		(*stops)++;
+		CU_ASSERT(cmd.buf_off > last_off || *stops == 1);
+		last_off = cmd.buf_off;
+		if (in_total) {
+			CU_ASSERT_FATAL(cmd.buf_off + cmd.data_in_len <= in_total);
+			/* Every window but the last is full, in whole blocks. */
+			CU_ASSERT_EQUAL(cmd.data_in_len,
+					win / target_bs_block_size(target_lu_backstore(F.lu)) *
+						target_bs_block_size(target_lu_backstore(F.lu)));
+			memcpy(stream_dst + cmd.buf_off, data_in, cmd.data_in_len);
+		} else {
+			CU_ASSERT_FATAL(cmd.buf_off < out_total);
+			cmd.data_out_len = MIN(win, out_total - cmd.buf_off);
+			memcpy(data_out, stream_src + cmd.buf_off, cmd.data_out_len);
+		}
+		r = target_scsi_resume(&cmd);
+	}
+	CU_ASSERT_EQUAL(r, TARGET_SCSI_EXEC_DONE);
+	if (in_total && cmd.status == TARGET_SCSI_GOOD) {
+		CU_ASSERT_FATAL(cmd.buf_off + cmd.data_in_len <= in_total);
+		memcpy(stream_dst + cmd.buf_off, data_in, cmd.data_in_len);
+	}
+	return cmd.status;
+}
+
+static void
+stream_case(enum target_bs_type type, uint32_t bsz)
+{
+	uint32_t nb = STREAM_LEN / bsz;
+	uint8_t w16[16] = { 0x8a, 0 }, r16[16] = { 0x88, 0 }, wv16[16] = { 0x8e, 0x02 };
+	uint8_t v16[16] = { 0x8f, 0x02 }, or16[16] = { 0x8b, 0 };
+	unsigned stops;
+
+	fix_setup(type, bsz, 1 << 20, false, false);
+	for (uint32_t i = 0; i < STREAM_LEN; i++)
+		stream_src[i] = (uint8_t)(i * 7 + i / 4096);
+	put_be64(w16 + 2, 3);
+	put_be32(w16 + 10, nb);
+	memcpy(r16, w16, 16);
+	r16[0] = 0x88;
+	memcpy(wv16 + 2, w16 + 2, 12);
+	memcpy(v16 + 2, w16 + 2, 12);
+	memcpy(or16 + 2, w16 + 2, 12);
+
+	/* WRITE 16 of 40 KiB through an 8 KiB window: 4 stops, then READ 16 it back. */
+	CU_ASSERT_EQUAL(exec_stream(w16, STREAM_LEN, 0, 8192, &stops), TARGET_SCSI_GOOD);
+	CU_ASSERT_EQUAL(stops, 4);
+	CU_ASSERT_EQUAL(cmd.xfer_len, STREAM_LEN);
+	memset(stream_dst, 0, sizeof(stream_dst));
+	CU_ASSERT_EQUAL(exec_stream(r16, 0, STREAM_LEN, 8192, &stops), TARGET_SCSI_GOOD);
+	CU_ASSERT_EQUAL(stops, 4);
+	CU_ASSERT_EQUAL(cmd.buf_off + cmd.data_in_len, STREAM_LEN);
+	CU_ASSERT(memcmp(stream_src, stream_dst, STREAM_LEN) == 0);
+	/* A window that is not a multiple of the block size still moves whole blocks. */
+	memset(stream_dst, 0, sizeof(stream_dst));
+	CU_ASSERT_EQUAL(exec_stream(r16, 0, STREAM_LEN, 3 * bsz + bsz / 2, &stops),
+			TARGET_SCSI_GOOD);
+	CU_ASSERT_EQUAL(stops, (nb + 2) / 3 - 1);
+	CU_ASSERT(memcmp(stream_src, stream_dst, STREAM_LEN) == 0);
+	/* The initiator takes less than the CDB asks (EDTL 12 KiB): the read stops there. */
+	memset(stream_dst, 0, sizeof(stream_dst));
+	CU_ASSERT_EQUAL(exec_stream(r16, 0, 12288, 8192, &stops), TARGET_SCSI_GOOD);
+	CU_ASSERT_EQUAL(stops, 1);
+	CU_ASSERT_EQUAL(cmd.buf_off + cmd.data_in_len, 12288);
+	CU_ASSERT_EQUAL(cmd.xfer_len, STREAM_LEN);
+	CU_ASSERT(memcmp(stream_src, stream_dst, 12288) == 0);
+	/* VERIFY 16 (BYTCHK) matches; a difference in the fourth window is reported at its
+	 * offset within the whole transfer. */
+	CU_ASSERT_EQUAL(exec_stream(v16, STREAM_LEN, 0, 8192, &stops), TARGET_SCSI_GOOD);
+	CU_ASSERT_EQUAL(stops, 4);
+	stream_src[3 * 8192 + 100] ^= 0xff;
+	exec_stream(v16, STREAM_LEN, 0, 8192, &stops);
+	ASSERT_SENSE(TARGET_SENSE_MISCOMPARE, TARGET_ASC_MISCOMPARE_VERIFY);
+	CU_ASSERT_EQUAL(get_be32(cmd.sense + 3), 3 * 8192 + 100);
+	CU_ASSERT_EQUAL(stops, 3);
+	/* WRITE AND VERIFY 16 streams too (each window verified while it is there). */
+	CU_ASSERT_EQUAL(exec_stream(wv16, STREAM_LEN, 0, 8192, &stops), TARGET_SCSI_GOOD);
+	CU_ASSERT_EQUAL(stops, 4);
+	CU_ASSERT_EQUAL(exec_stream(r16, 0, STREAM_LEN, 8192, &stops), TARGET_SCSI_GOOD);
+	CU_ASSERT(memcmp(stream_src, stream_dst, STREAM_LEN) == 0);
+	/* ORWRITE 16 of 0x01 everywhere. */
+	memset(stream_src, 0x01, STREAM_LEN);
+	CU_ASSERT_EQUAL(exec_stream(w16, STREAM_LEN, 0, 8192, &stops), TARGET_SCSI_GOOD);
+	memset(stream_src, 0x80, STREAM_LEN);
+	CU_ASSERT_EQUAL(exec_stream(or16, STREAM_LEN, 0, 8192, &stops), TARGET_SCSI_GOOD);
+	CU_ASSERT_EQUAL(stops, 4);
+	CU_ASSERT_EQUAL(exec_stream(r16, 0, STREAM_LEN, 8192, &stops), TARGET_SCSI_GOOD);
+	CU_ASSERT(all_bytes(stream_dst, STREAM_LEN, 0x81));
+	/* Without a window hook nothing streams: the transfer is cut at the buffer. */
+	CU_ASSERT_EQUAL(EXEC(&F.a, 0, 8192, 0x88, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, nb, 0, 0),
+			TARGET_SCSI_GOOD);
+	CU_ASSERT_EQUAL(cmd.data_in_len, 8192);
+	CU_ASSERT_EQUAL(stream_hook_calls, 0); /* synchronous stops return, never call it */
+	fix_teardown();
+}
+
+/* Streaming with asynchronous I/O: the window hook is called from the completion. */
+static void
+test_streaming_async(void)
+{
+	struct test_sub s = { .n = 0 };
+	struct target_io_submitter sub = { .opaque = &s, .submit = test_submit };
+	struct target_scsi_cmd c;
+	uint8_t r16[16] = { 0x88, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32, 0, 0 };
+	unsigned windows = 0;
+
+	fix_setup(TARGET_BS_FILE, 512, 1 << 20, false, false);
+	for (uint32_t i = 0; i < 16384; i++)
+		stream_src[i] = (uint8_t)(i ^ (i >> 9));
+	memcpy(data_out, stream_src, 16384);
+	CU_ASSERT_EQUAL(EXEC(&F.a, 16384, 0, 0x2a, 0, 0, 0, 0, 0, 0, 0, 32, 0), TARGET_SCSI_GOOD);
+	target_bs_set_submitter(target_lu_backstore(F.lu), &sub);
+	cmd_done_calls = 0;
+	stream_hook_calls = 0;
+	memset(&c, 0, sizeof(c));
+	memcpy(c.cdb, r16, 16);
+	c.cdb_len = 16;
+	c.nexus = &F.a;
+	c.data_in = data_in;
+	c.data_in_cap = 4096;
+	c.data_in_total = 16384;
+	c.scratch = scratch;
+	c.scratch_cap = 4096;
+	c.done = cmd_done_cb;
+	c.window = stream_hook;
+	memset(stream_dst, 0, 16384);
+	CU_ASSERT_EQUAL(target_scsi_exec(F.tgt, &c), TARGET_SCSI_EXEC_PENDING);
+	for (int guard = 0; guard < 10 && !cmd_done_calls; guard++) {
+		test_drain(&s);
+		if (stream_hook_calls > windows) {
+			windows = stream_hook_calls;
+			memcpy(stream_dst + c.buf_off, data_in, c.data_in_len);
+			CU_ASSERT_EQUAL(target_scsi_resume(&c), TARGET_SCSI_EXEC_PENDING);
+		}
+	}
+	CU_ASSERT_EQUAL(cmd_done_calls, 1);
+	CU_ASSERT_EQUAL(stream_hook_calls, 3);
+	CU_ASSERT_EQUAL(c.status, TARGET_SCSI_GOOD);
+	CU_ASSERT_EQUAL(c.buf_off, 12288);
+	memcpy(stream_dst + c.buf_off, data_in, c.data_in_len);
+	CU_ASSERT(memcmp(stream_src, stream_dst, 16384) == 0);
+	target_bs_set_submitter(target_lu_backstore(F.lu), NULL);
+	fix_teardown();
+}
+
+static void
+test_streaming(void)
+{
+	stream_case(TARGET_BS_MEM, 512);
+	stream_case(TARGET_BS_MEM, 4096);
+	stream_case(TARGET_BS_FILE, 512);
+	stream_case(TARGET_BS_FILE, 4096);
+	CU_ASSERT(target_scsi_streamable((const uint8_t[]){ 0x28 }));
+	CU_ASSERT(target_scsi_streamable((const uint8_t[]){ 0x8b }));
+	CU_ASSERT(!target_scsi_streamable((const uint8_t[]){ 0x89 }));
+	CU_ASSERT(!target_scsi_streamable((const uint8_t[]){ 0x93 }));
+	CU_ASSERT(!target_scsi_streamable((const uint8_t[]){ 0x42 }));
+}
+
 static void
 test_backstore_config(void)
 {
@@ -1275,6 +1521,7 @@ static const struct unit_test scsi_tests[] = {
 	{ "unit attention after reset", test_unit_attention },
 	{ "capacity data has changed", test_capacity_changed },
 	{ "backstore config errors", test_backstore_config },
+	{ "streaming windows", test_streaming },
 	{ NULL, NULL },
 };
 
@@ -1288,6 +1535,7 @@ static const struct unit_test pr_tests[] = {
 
 static const struct unit_test async_tests[] = {
 	{ "async submitter", test_async },
+	{ "async streaming", test_streaming_async },
 	{ NULL, NULL },
 };
 
