@@ -34,7 +34,9 @@ initiator_config_defaults(struct initiator_config *cfg)
 	cfg->logout_timeout = 15;
 	cfg->abort_timeout = 15;
 	cfg->lu_reset_timeout = 30;
+	cfg->cmd_timeout = 30;
 	cfg->initial_login_retry_max = 8;
+	cfg->reopen_max = 0;
 	cfg->cmds_max = 128;
 	cfg->queue_depth = 32;
 	cfg->initial_r2t = false;
@@ -195,7 +197,6 @@ static const char *const ignored_keys[] = {
 	"node.leading_login",
 	"node.session.scan",
 	"node.session.nr_sessions",
-	"node.session.reopen_max",
 	"node.session.xmit_thread_priority",
 	"node.session.iscsi.FastAbort",
 	"node.session.err_timeo.tgt_reset_timeout",
@@ -262,6 +263,10 @@ initiator_config_set(struct initiator_config *cfg, const char *key, const char *
 		r = set_int(&cfg->abort_timeout, value, 1, 3600, msg, msg_size);
 	} else if (!strcmp(key, "node.session.err_timeo.lu_reset_timeout")) {
 		r = set_int(&cfg->lu_reset_timeout, value, 1, 3600, msg, msg_size);
+	} else if (!strcmp(key, "node.session.timeo.cmd_timeout")) {
+		r = set_int(&cfg->cmd_timeout, value, 0, 3600, msg, msg_size);
+	} else if (!strcmp(key, "node.session.reopen_max")) {
+		r = set_int(&cfg->reopen_max, value, 0, 1000000, msg, msg_size);
 	} else if (!strcmp(key, "node.session.initial_login_retry_max")) {
 		r = set_int(&cfg->initial_login_retry_max, value, 0, 1000000, msg, msg_size);
 	} else if (!strcmp(key, "node.session.cmds_max")) {

@@ -66,7 +66,9 @@ struct initiator_config {
 	int logout_timeout;                      /* 15 */
 	int abort_timeout;                       /* 15 */
 	int lu_reset_timeout;                    /* 30 */
+	int cmd_timeout;                         /* 30: node.session.timeo.cmd_timeout, 0 = off */
 	int initial_login_retry_max;             /* 8 */
+	int reopen_max;                          /* 0: relogin attempts per outage, 0 = no limit */
 	/* queueing */
 	uint32_t cmds_max;                       /* 128 */
 	uint32_t queue_depth;                    /* 32: task slots of the session */

@@ -1,9 +1,17 @@
 /*
- * ballastd's control socket: a unix stream socket answering one-line requests ("status")
- * with a text report, for tests, operators and ballastadm. The daemon side is polled on the
- * netreserve ring (IORING_OP_POLL_ADD) and answers from a static buffer, so serving a request
- * never allocates; a client has 200 ms to send its request line. The client side
- * (initiator_control_request) is what `ballastd ctl SOCKET status` runs.
+ * ballastd's control socket: a unix stream socket answering one-line requests with a text
+ * report, for tests, operators and ballastadm. The daemon side is polled on the netreserve ring
+ * (IORING_OP_POLL_ADD) and answers from a static buffer, so serving a request never allocates;
+ * a client has 200 ms to send its request line. The client side (initiator_control_request) is
+ * what `ballastd ctl SOCKET CMD` runs; ballastadm uses initiator_control_query().
+ *
+ * Requests (one line each, answered and then the connection is closed):
+ *   status  the daemon's report (rendered by the daemon's initiator_control_fn)
+ *   pid     "pid N": the daemon's process id (ballastadm waits on it after a logout)
+ *   logout  "ok logout pid N", then the daemon is sent SIGTERM, so it takes exactly the
+ *           shutdown path of `kill -TERM`: stop the exports, drain, iSCSI Logout, exit 0
+ *   help    the list of requests
+ * Anything else is passed to the daemon's initiator_control_fn.
  */
 #ifndef BALLAST_INITIATOR_CONTROL_H
 #define BALLAST_INITIATOR_CONTROL_H
@@ -34,5 +42,14 @@ void initiator_control_free(struct initiator_control *c);
  * with a message on stderr.
  */
 int initiator_control_request(const char *path, const char *cmd, FILE *out);
+
+/*
+ * Client: send cmd to the daemon at path and copy the answer, NUL-terminated and truncated to
+ * size - 1 bytes, into buf. Waits at most timeout_ms for the whole answer. Returns the answer's
+ * length, or -errno (-ENOENT / -ECONNREFUSED: no daemon there) with a message in msg. Prints
+ * nothing. Control plane; blocks.
+ */
+int initiator_control_query(const char *path, const char *cmd, char *buf, size_t size,
+			    int timeout_ms, char *msg, size_t msg_size);
 
 #endif

@@ -4,7 +4,8 @@
  * The daemon is single threaded: the main thread parses the configuration, discovers and logs
  * in with blocking sockets (control plane), scans the LUNs, reserves every pool, then runs the
  * datapath on its netreserve ring: the iSCSI connection, the NBD listeners and clients and the
- * control socket all complete on that one io_uring. Header-only.
+ * control socket all complete on that one io_uring. A lost connection is reopened on the ring
+ * too (connect, login, replay: session.h), from state reserved at startup. Header-only.
  */
 #ifndef BALLAST_INITIATOR_H
 #define BALLAST_INITIATOR_H

@@ -20,7 +20,8 @@ sbin_PROGRAMS += ballastd ballastadm
 ballastd_SOURCES = initiator/main.c
 ballastd_CFLAGS = $(AM_CFLAGS) $(URING_CFLAGS)
 ballastd_LDADD = $(INITIATOR_LIBS)
-ballastadm_SOURCES = initiator/adm.c
+ballastadm_SOURCES = initiator/adm.c initiator/adm.h initiator/adm_node.c initiator/adm_session.c
+ballastadm_CPPFLAGS = $(AM_CPPFLAGS) -DSBINDIR='"$(sbindir)"'
 ballastadm_CFLAGS = $(AM_CFLAGS) $(URING_CFLAGS)
 ballastadm_LDADD = $(INITIATOR_LIBS)
-dist_man_MANS += man/ballastd.8
+dist_man_MANS += man/ballastd.8 man/ballastadm.8

@@ -4,6 +4,10 @@
  */
 #include <config.h>
 
+/* MD5_Init and friends are deprecated in OpenSSL 3 but, unlike EVP, never allocate: see
+ * login_digest(). */
+#define OPENSSL_SUPPRESS_DEPRECATED
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,8 +16,145 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/md5.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
 #include "common/compiler.h"
 #include "initiator/login.h"
+
+/* ---- CHAP digests without allocation ------------------------------------------------------- */
+
+/*
+ * Why not chap_response(): OpenSSL 3.0 allocates inside every EVP digest: EVP_MD_fetch, and
+ * EVP_DigestInit_ex2 frees and re-creates the provider context even on a reused EVP_MD_CTX
+ * with the same EVP_MD (measured with tests/support/tripwire.c in count mode: one allocation
+ * per digest). A relogin runs with the tripwire armed, so MD5, SHA1 and SHA-256 use the
+ * fixed-size low-level contexts (no allocation) and only SHA3-256, which has no such API,
+ * goes through EVP on the context reserved in struct initiator_login_crypto.
+ */
+static int
+login_digest(const struct initiator_login_crypto *cr, uint8_t alg, const uint8_t *a, size_t alen,
+	     const uint8_t *b, size_t blen, const uint8_t *c, size_t clen, uint8_t *out)
+{
+	switch (alg) {
+	case CHAP_A_MD5: {
+		MD5_CTX m;
+		MD5_Init(&m);
+		MD5_Update(&m, a, alen);
+		MD5_Update(&m, b, blen);
+		MD5_Update(&m, c, clen);
+		MD5_Final(out, &m);
+		OPENSSL_cleanse(&m, sizeof(m));
+		return MD5_DIGEST_LENGTH;
+	}
+	case CHAP_A_SHA1: {
+		SHA_CTX m;
+		SHA1_Init(&m);
+		SHA1_Update(&m, a, alen);
+		SHA1_Update(&m, b, blen);
+		SHA1_Update(&m, c, clen);
+		SHA1_Final(out, &m);
+		OPENSSL_cleanse(&m, sizeof(m));
+		return SHA_DIGEST_LENGTH;
+	}
+	case CHAP_A_SHA256: {
+		SHA256_CTX m;
+		SHA256_Init(&m);
+		SHA256_Update(&m, a, alen);
+		SHA256_Update(&m, b, blen);
+		SHA256_Update(&m, c, clen);
+		SHA256_Final(out, &m);
+		OPENSSL_cleanse(&m, sizeof(m));
+		return SHA256_DIGEST_LENGTH;
+	}
+	case CHAP_A_SHA3_256: {
+		EVP_MD_CTX *ctx = cr ? cr->sha3_ctx : NULL;
+		EVP_MD *md = cr ? cr->sha3_md : NULL;
+		bool own = !ctx || !md;
+		unsigned int len = 0;
+		int ok;
+		if (own) {
+			md = EVP_MD_fetch(NULL, "SHA3-256", NULL);
+			ctx = EVP_MD_CTX_new();
+		}
+		ok = md && ctx && EVP_DigestInit_ex2(ctx, md, NULL) == 1 &&
+		     EVP_DigestUpdate(ctx, a, alen) == 1 && EVP_DigestUpdate(ctx, b, blen) == 1 &&
+		     EVP_DigestUpdate(ctx, c, clen) == 1 && EVP_DigestFinal_ex(ctx, out, &len) == 1;
+		if (own) {
+			EVP_MD_CTX_free(ctx);
+			EVP_MD_free(md);
+		}
+		return ok && len == 32 ? 32 : -EIO;
+	}
+	}
+	return -ENOTSUP;
+}
+
+/* RFC 1994 4.1: the response is the hash of Identifier, secret and Challenge. */
+static int
+login_chap_response(const struct initiator_login_crypto *cr, uint8_t alg, uint8_t id,
+		    const char *secret, const uint8_t *chal, size_t chal_len, uint8_t *out)
+{
+	return login_digest(cr, alg, &id, 1, (const uint8_t *)secret, strlen(secret), chal,
+			    chal_len, out);
+}
+
+/* The CHAP_A entry of chap_algs[] for id if we can compute it here, else NULL. */
+static const struct chap_alg *
+login_alg(const struct initiator_login_crypto *cr, unsigned id)
+{
+	if (!cr)
+		return chap_alg_by_id(id); /* control plane: may fetch */
+	for (size_t i = 0; i < chap_algs_count; i++) {
+		if (chap_algs[i].id != id)
+			continue;
+		if (id == CHAP_A_SHA3_256 && !cr->sha3_md)
+			return NULL;
+		return &chap_algs[i];
+	}
+	return NULL;
+}
+
+int
+initiator_login_crypto_init(struct initiator_login_crypto *cr,
+			    const struct initiator_chap_cfg *chap)
+{
+	static const uint8_t probe[1] = { 0 };
+	uint8_t out[CHAP_MAX_DIGEST_LEN], r[16];
+
+	memset(cr, 0, sizeof(*cr));
+	for (size_t i = 0; chap && chap->enabled && i < chap->nalgs; i++) {
+		if (chap->algs[i] != CHAP_A_SHA3_256 || cr->sha3_md)
+			continue;
+		cr->sha3_md = EVP_MD_fetch(NULL, "SHA3-256", NULL);
+		cr->sha3_ctx = EVP_MD_CTX_new();
+		if (!cr->sha3_md || !cr->sha3_ctx) {
+			initiator_login_crypto_fini(cr);
+			return -ENOTSUP;
+		}
+	}
+	/* warm up: the first use of each digest and of the DRBG may set up internal state */
+	for (size_t i = 0; i < chap_algs_count; i++)
+		if (chap_algs[i].id != CHAP_A_SHA3_256 || cr->sha3_md)
+			login_digest(cr, chap_algs[i].id, probe, 1, probe, 1, probe, 1, out);
+	if (chap && chap->enabled && chap->username_in[0] && RAND_bytes(r, sizeof(r)) != 1)
+		return -EIO;
+	return 0;
+}
+
+void
+initiator_login_crypto_fini(struct initiator_login_crypto *cr)
+{
+	if (!cr)
+		return;
+	EVP_MD_CTX_free(cr->sha3_ctx);
+	EVP_MD_free(cr->sha3_md);
+	cr->sha3_ctx = NULL;
+	cr->sha3_md = NULL;
+}
 
 void
 initiator_login_random_isid(uint8_t isid[6])
@@ -238,7 +379,7 @@ chap_answer(struct initiator_login *l, size_t n)
 	bool offered = false;
 	for (size_t i = 0; i < c->nalgs; i++)
 		offered |= c->algs[i] == a;
-	const struct chap_alg *alg = chap_alg_by_id(a);
+	const struct chap_alg *alg = login_alg(l->p.crypto, a);
 	if (!offered || !alg)
 		return fail(l, -EPROTO, "CHAP: target chose CHAP_A=%s, which we did not offer",
 			    pa->value);
@@ -248,8 +389,7 @@ chap_answer(struct initiator_login *l, size_t n)
 	int clen = chap_decode(pc->value, chal, sizeof(chal));
 	if (clen <= 0)
 		return fail(l, -EPROTO, "CHAP: bad CHAP_C");
-	r = chap_response(alg, id, (const uint8_t *)c->password, strlen(c->password), chal,
-			  (size_t)clen, resp, sizeof(resp));
+	r = login_chap_response(l->p.crypto, alg->id, id, c->password, chal, (size_t)clen, resp);
 	if (r < 0)
 		return fail(l, r, "CHAP: cannot compute the %s response: %s", alg->name,
 			    strerror(-r));
@@ -299,10 +439,11 @@ chap_verify_target(struct initiator_login *l, size_t n)
 	int rl = chap_decode(pr->value, resp, sizeof(resp));
 	if (rl <= 0)
 		return fail(l, -EACCES, "mutual CHAP: malformed CHAP_R from the target");
-	int r = chap_verify(chap_alg_by_id(l->chap_alg), l->ours.id,
-			    (const uint8_t *)c->password_in, strlen(c->password_in),
-			    l->ours.value, l->ours.len, resp, (size_t)rl);
-	if (r)
+	uint8_t expect[CHAP_MAX_DIGEST_LEN];
+	int en = login_chap_response(l->p.crypto, l->chap_alg, l->ours.id, c->password_in,
+				     l->ours.value, l->ours.len, expect);
+	/* constant time: a peer must not learn a prefix of the expected response */
+	if (en <= 0 || rl != en || CRYPTO_memcmp(expect, resp, (size_t)en) != 0)
 		return fail(l, -EACCES,
 			    "mutual CHAP: the target's response is wrong (password_in mismatch)");
 	return 0;
@@ -429,22 +570,34 @@ pending_out:
 	return 0;
 }
 
+int
+initiator_login_next(struct initiator_login *l, struct pdu_hdr *h, char *buf, size_t cap)
+{
+	size_t pre = l->out.len;
+
+	if (pre > cap)
+		return fail(l, -ENOSPC, "login text does not fit in one PDU");
+	/* pending answers from initiator_login_recv() first, then build()'s offers */
+	memcpy(buf, l->outbuf, pre);
+	int n = initiator_login_build(l, h, buf + pre, cap - pre);
+	l->out.len = 0;
+	if (n < 0)
+		return n;
+	h->login_req.expstatsn = l->expstatsn;
+	h->data_len = (uint32_t)(pre + (size_t)n);
+	return (int)h->data_len;
+}
+
 /* Send the PDU built from pending answers (in l->outbuf) plus the offers of build(). */
 static int
 send_next(struct initiator_login *l, struct initiator_sync *s, char *buf, size_t cap)
 {
 	struct pdu_hdr h;
-	size_t pre = l->out.len;
 
-	if (pre > cap)
-		return fail(l, -ENOSPC, "login text does not fit in one PDU");
-	memcpy(buf, l->outbuf, pre);
-	int n = initiator_login_build(l, &h, buf + pre, cap - pre);
+	int n = initiator_login_next(l, &h, buf, cap);
 	if (n < 0)
 		return n;
-	h.login_req.expstatsn = l->expstatsn;
-	int r = initiator_sync_send(s, &h, buf, (uint32_t)(pre + (size_t)n));
-	l->out.len = 0;
+	int r = initiator_sync_send(s, &h, buf, (uint32_t)n);
 	if (r)
 		return fail(l, r, "cannot send Login Request: %s", strerror(-r));
 	return 0;

@@ -6,10 +6,14 @@
  * The exchange is a state machine over caller storage so that a relogin can be driven from
  * preallocated state: initiator_login_build() fills the next Login Request, and
  * initiator_login_recv() consumes each Login Response. initiator_login_run() drives it over a
- * blocking connection (struct initiator_sync). No logging: the outcome and a human-readable
- * reason are in struct initiator_login.
+ * blocking connection (struct initiator_sync); the session's relogin drives it from the ring
+ * with initiator_login_next() (issue 6). No logging: the outcome and a human-readable reason
+ * are in struct initiator_login.
  *
- * Control plane: CHAP uses OpenSSL, which may allocate. Thread: the caller's.
+ * Allocation: with a struct initiator_login_crypto prepared at startup, a login with CHAP MD5,
+ * SHA1 or SHA256 (one-way or mutual) never allocates; SHA3-256 still allocates inside OpenSSL
+ * 3.0 (one EVP provider context per digest). Without one (discovery, tools) OpenSSL is used
+ * directly and may allocate. Thread: the caller's.
  */
 #ifndef BALLAST_INITIATOR_LOGIN_H
 #define BALLAST_INITIATOR_LOGIN_H
@@ -26,6 +30,24 @@
 
 #define INITIATOR_LOGIN_PAIRS 160
 
+/*
+ * Digest state reserved for CHAP at startup (control plane) so that a relogin computes and
+ * checks responses without allocating. Caller storage; opaque pointers to OpenSSL objects.
+ */
+struct initiator_login_crypto {
+	void *sha3_md;                        /* EVP_MD * for SHA3-256 (when configured) */
+	void *sha3_ctx;                       /* EVP_MD_CTX * */
+};
+
+/*
+ * Prepare cr for the algorithms of chap (may be NULL) and warm every digest and the random
+ * generator up, so that their first use after startup does not allocate. Control plane.
+ * Returns 0 or -ENOTSUP (SHA3-256 configured but unavailable), -EIO. Release with _fini.
+ */
+int initiator_login_crypto_init(struct initiator_login_crypto *cr,
+				const struct initiator_chap_cfg *chap);
+void initiator_login_crypto_fini(struct initiator_login_crypto *cr);
+
 /* What a login needs. Strings and chap are borrowed until the login is finished. */
 struct initiator_login_params {
 	const char *initiator_name;
@@ -37,6 +59,7 @@ struct initiator_login_params {
 	uint16_t cid;
 	uint32_t cmdsn;                       /* the session's next CmdSN */
 	const struct initiator_chap_cfg *chap; /* NULL or !enabled: AuthMethod=None */
+	const struct initiator_login_crypto *crypto; /* reserved digests, or NULL */
 	struct text_local local;              /* operational offers (text_local_defaults + cfg) */
 };
 
@@ -82,6 +105,13 @@ void initiator_login_init(struct initiator_login *l, const struct initiator_logi
  * or -errno (-ENOSPC: text does not fit in cap).
  */
 int initiator_login_build(struct initiator_login *l, struct pdu_hdr *h, char *data, size_t cap);
+
+/*
+ * Build the next Login Request into h and buf[0..cap): the answers initiator_login_recv() left
+ * pending, then initiator_login_build()'s offers; h->data_len and the return value are the
+ * whole data length, or -errno (-ENOSPC) with the reason in l->msg. Never allocates.
+ */
+int initiator_login_next(struct initiator_login *l, struct pdu_hdr *h, char *buf, size_t cap);
 
 /*
  * Consume a Login Response. Returns 1 when Full Feature Phase is reached (l->neg.params holds

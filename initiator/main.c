@@ -294,10 +294,15 @@ ring_config(const struct initiator_config *cfg, struct netreserve_config *nc,
 	nc->max_conns = 1 + initiator_export_client_slots(cfg);
 	nc->rx_bufs = cfg->rx_bufs;
 	nc->rx_buf_size = cfg->rx_buf_size;
-	nc->user_cqes = INITIATOR_MAX_LISTENERS + 4;
+	/* accepts, the control socket, and the relogin's connect and its cancel */
+	nc->user_cqes = INITIATOR_MAX_LISTENERS + 4 + 2;
 	nc->sndbuf = cfg->sndbuf;
 	nc->rcvbuf = cfg->rcvbuf;
 	nc->sock_reserve = cfg->sock_reserve;
+	/* unacknowledged data for longer than a NOP-Out round is a dead connection too */
+	if (cfg->noop_out_interval > 0 && cfg->noop_out_timeout > 0)
+		nc->tcp_user_timeout_ms =
+			(uint32_t)(cfg->noop_out_interval + cfg->noop_out_timeout) * 1000;
 	nc->stats = st;
 	/* our own reserves (task pool, Data-Out pool, data arena, NBD client table) */
 	nc->extra_locked = initiator_session_reserve_bytes(cfg, session_slots(cfg), cfg->max_io) +
@@ -636,7 +641,6 @@ run_daemon(struct initiator_config *cfg)
 	log_notice("ready: %zu lun(s) exported, %u task slots of %u KiB", d.nluns, sc.slots,
 		   sc.max_io >> 10);
 
-	int64_t next_tick = now_ms() + 1000;
 	ret = 0;
 	while (!stop_requested) {
 		r = netreserve_ring_wait(ring, 200);
@@ -645,15 +649,13 @@ run_daemon(struct initiator_config *cfg)
 			ret = 1;
 			break;
 		}
+		/* timers (pings, command timeouts, relogin, replacement_timeout) are deadlines
+		 * checked here, at least every 200 ms */
+		initiator_session_tick(sess);
 		initiator_session_run(sess);
 		initiator_export_run(exp);
-		int64_t now = now_ms();
-		if (now >= next_tick) {
-			initiator_session_tick(sess);
-			next_tick = now + 1000;
-		}
-		if (!initiator_session_up(sess)) {
-			/* ERL 0 recovery is not implemented yet: fail what is left and exit */
+		if (initiator_session_dead(sess)) {
+			/* node.session.reopen_max relogins failed: what was held has failed */
 			initiator_session_run(sess);
 			netreserve_ring_wait(ring, 0);
 			log_err("session lost: exiting");
@@ -661,6 +663,8 @@ run_daemon(struct initiator_config *cfg)
 			break;
 		}
 	}
+	initiator_session_shutdown(sess);
+	initiator_session_run(sess);
 	netreserve_unready(stats.hdr ? &stats : NULL);
 	if (stop_requested)
 		log_notice("shutting down");

@@ -5,14 +5,30 @@
  * Memory: the session state and the receive buffer are one mapping made at startup; task slots
  * and Data-Out headers are netreserve pools; data buffers are a netreserve arena, buffer i
  * belonging to task slot i. Nothing here allocates after initiator_session_new().
+ *
+ * Recovery (RFC 7143 ERL 0, issue 6): when the connection is lost (socket error, NOP-Out ping
+ * timeout, a target's Async Message or Reject, a command that neither ABORT TASK nor LUN RESET
+ * could recover), every command the target has not answered is held in the replay queue with
+ * its request and data still in its slot; the session logs in again with the same ISID and
+ * TSIH 0 (session reinstatement: the target drops the old session and its tasks) on the ring,
+ * without blocking and from the login state reserved in this mapping, then reissues the held
+ * commands in their original CmdSN order as new tasks. Answered commands are never repeated.
+ * replacement_timeout bounds how long I/O waits: then it fails with EIO until the session is
+ * back. The connect is an IORING_OP_CONNECT on a non-blocking socket; timers are deadlines
+ * checked from initiator_session_tick(), which the main loop calls at least every 200 ms.
  */
 #include <config.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/compiler.h"
 #include "common/crc32c.h"
@@ -20,6 +36,7 @@
 #include "common/pdu.h"
 #include "common/sn.h"
 #include "initiator/config.h"
+#include "initiator/login.h"
 #include "initiator/session.h"
 
 #include "common/datapath.h"
@@ -31,7 +48,43 @@ enum {
 	T_WINDOW,   /* waiting for the CmdSN window */
 	T_ISSUED,   /* command sent (or being sent) */
 	T_COMPLETE, /* on the completion queue */
+	T_HELD,     /* in the replay queue: waiting for the session to come back */
 };
+
+/* connection states; status shows logged_in, reopening, failed (I/O fails) or logged_out */
+enum {
+	CS_UP = 0,     /* Full Feature Phase */
+	CS_WAIT,       /* down: waiting for the next attempt (backoff, Time2Wait) */
+	CS_CONNECTING, /* IORING_OP_CONNECT in flight */
+	CS_LOGIN,      /* attached, Login Requests and Responses on the ring */
+	CS_OFF,        /* logged out, shut down or given up: no more attempts */
+};
+
+/* what a Logout Request in flight is for */
+enum {
+	LOGOUT_NONE,
+	LOGOUT_SHUTDOWN, /* the daemon stops */
+	LOGOUT_RELOGIN,  /* the target asked (Async Message): log out, then in again */
+};
+
+/* task management escalation for a command that timed out */
+enum {
+	TMF_IDLE,
+	TMF_ABORT,     /* ABORT TASK sent, abort_timeout running */
+	TMF_LUN_RESET, /* LOGICAL UNIT RESET sent, lu_reset_timeout running */
+};
+
+/* user_data aux values of INITIATOR_KIND_SESSION SQEs */
+#define AUX_CONNECT 1
+#define AUX_CANCEL 2
+
+/* Backoff between relogin attempts: 0, then 250 ms doubling up to RELOGIN_BACKOFF_MAX_MS. */
+#define RELOGIN_BACKOFF_MIN_MS 250
+#define RELOGIN_BACKOFF_MAX_MS 2000
+/* Longest Time2Wait from a target that we honour. */
+#define TIME2WAIT_MAX_S 60
+/* RFC 7143 13.12: MaxRecvDataSegmentLength during login is 8192. */
+#define LOGIN_DSL 8192
 
 /* receive parser states */
 enum {
@@ -45,6 +98,7 @@ enum {
 /* Control PDUs use ITTs with bit 31 set; task ITTs never do (gen is 15 bits). */
 #define PING_ITT_BASE 0x80000000u
 #define LOGOUT_ITT 0x8001ffffu
+#define TMF_ITT_BASE 0x80020000u
 
 /* A control PDU in flight (NOP-Out, Logout): caller-embedded send storage. */
 struct ctl_pdu {
@@ -73,9 +127,34 @@ struct initiator_session {
 	size_t map_len;
 	bool up;
 	bool logout_sent, logged_out;
+	int logout_kind;
+	int64_t logout_deadline_ms;
 	int last_err;
 	char isid_str[13];
+	uint8_t isid[6];
 	uint16_t tsih;
+	/* recovery */
+	int cstate;
+	bool shutting_down, dead, expired, quiesce, err_set, connect_timed_out, dropping;
+	struct sockaddr_storage peer;
+	socklen_t peer_len;
+	char peer_str[INET6_ADDRSTRLEN + 16];
+	int cfd;                          /* socket being connected, or -1 */
+	uint16_t cgen;                    /* generation of the connect SQE */
+	int64_t down_since_ms, next_attempt_ms, login_deadline_ms;
+	uint32_t time2wait_ms;
+	uint32_t attempts;                /* failed attempts in this outage */
+	uint64_t reconnects, reconnect_attempts, drops, replayed, replacement_expiries;
+	int64_t last_outage_ms, max_outage_ms;
+	char last_error[200];
+	struct initiator_task *rq_head, *rq_tail; /* held for replay, in CmdSN order */
+	/* task management */
+	int tmf_state;
+	uint32_t tmf_itt, tmf_seq, tmf_ref_itt;
+	struct initiator_task *tmf_task;
+	const struct initiator_lun *tmf_lun;
+	int64_t tmf_deadline_ms, next_scan_ms;
+	uint64_t cmd_timeouts, aborts, lun_resets;
 	/* negotiated */
 	bool hd, dd;
 	uint32_t max_xmit, max_recv, first_burst, max_burst, max_r2t;
@@ -103,7 +182,14 @@ struct initiator_session {
 	uint8_t *rxbuf;
 	uint32_t rxbuf_cap;
 	/* control PDUs */
-	struct ctl_pdu nop, ping, logout;
+	struct ctl_pdu nop, ping, logout, tmf;
+	/* relogin: two request buffers used in turn (a send's completion may be reaped after
+	 * the response it caused), the login state machine and the reserved CHAP digests */
+	struct ctl_pdu lpdu[2];
+	unsigned lturn;
+	char login_tx[2][LOGIN_DSL];
+	struct initiator_login login;
+	struct initiator_login_crypto crypto;
 	uint8_t *nop_data;
 	uint32_t ping_itt;
 	int64_t ping_sent_ms;
@@ -166,7 +252,14 @@ initiator_session_new(const struct initiator_session_config *sc, struct netreser
 	s->rxbuf = (uint8_t *)m + base;
 	s->rxbuf_cap = rxcap;
 	s->nop_data = s->rxbuf + rxcap;
-	s->nop.sess = s->ping.sess = s->logout.sess = s;
+	s->nop.sess = s->ping.sess = s->logout.sess = s->tmf.sess = s;
+	s->lpdu[0].sess = s->lpdu[1].sess = s;
+	s->cfd = -1;
+	err = initiator_login_crypto_init(&s->crypto, &cfg->auth);
+	if (err) {
+		munmap(m, len);
+		return err;
+	}
 
 	/* Task slots: floors keep the last slots for writeback and control (pool.h). */
 	struct netreserve_pool_config pc = {
@@ -213,6 +306,7 @@ fail:
 	netreserve_arena_fini(&s->arena);
 	netreserve_pool_fini(&s->douts);
 	netreserve_pool_fini(&s->tasks);
+	initiator_login_crypto_fini(&s->crypto);
 	munmap(m, len);
 	return err;
 }
@@ -238,6 +332,9 @@ initiator_session_free(struct initiator_session *s)
 {
 	if (!s)
 		return;
+	if (s->cfd >= 0)
+		close(s->cfd);
+	initiator_login_crypto_fini(&s->crypto);
 	netreserve_arena_fini(&s->arena);
 	netreserve_pool_fini(&s->douts);
 	netreserve_pool_fini(&s->tasks);
@@ -252,9 +349,9 @@ static const struct netreserve_conn_ops conn_ops = {
 	.on_close = on_close,
 };
 
-int
-initiator_session_start(struct initiator_session *s, const struct initiator_sync *sync,
-			const struct text_params *p, uint16_t tsih, const uint8_t isid[6])
+/* Limits and modes negotiated at login (the first one or a relogin). */
+static void
+apply_params(struct initiator_session *s, const struct text_params *p)
 {
 	s->hd = p->header_digest;
 	s->dd = p->data_digest;
@@ -265,21 +362,48 @@ initiator_session_start(struct initiator_session *s, const struct initiator_sync
 	s->max_r2t = MIN(MAX(p->max_outstanding_r2t, 1u), (uint32_t)INITIATOR_MAX_R2T);
 	s->imm_data = p->immediate_data;
 	s->initial_r2t = p->initial_r2t;
+}
+
+static void rx_reset(struct initiator_session *s);
+static void on_cqe(struct netreserve_ring *r, const struct io_uring_cqe *cqe, void *ctx);
+
+int
+initiator_session_start(struct initiator_session *s, const struct initiator_sync *sync,
+			const struct text_params *p, uint16_t tsih, const uint8_t isid[6])
+{
+	apply_params(s, p);
 	s->cmdsn = sync->cmdsn;
 	s->expcmdsn = sync->expcmdsn;
 	s->maxcmdsn = sync->maxcmdsn;
 	s->expstatsn = sync->expstatsn;
 	s->tsih = tsih;
+	memcpy(s->isid, isid, 6);
 	snprintf(s->isid_str, sizeof(s->isid_str), "%02x%02x%02x%02x%02x%02x", isid[0], isid[1],
 		 isid[2], isid[3], isid[4], isid[5]);
-	s->rx_state = RX_BHS;
-	s->rx_have = 0;
-	s->rx_need = PDU_BHS_LEN;
+	/* a relogin connects to the same address (no name resolution on the datapath) */
+	s->peer_len = sizeof(s->peer);
+	if (getpeername(sync->fd, (struct sockaddr *)&s->peer, &s->peer_len) < 0)
+		return -errno;
+	char a[INET6_ADDRSTRLEN] = "?";
+	if (s->peer.ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)&s->peer;
+		inet_ntop(AF_INET, &in->sin_addr, a, sizeof(a));
+		snprintf(s->peer_str, sizeof(s->peer_str), "%s:%u", a, ntohs(in->sin_port));
+	} else if (s->peer.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&s->peer;
+		inet_ntop(AF_INET6, &in6->sin6_addr, a, sizeof(a));
+		snprintf(s->peer_str, sizeof(s->peer_str), "[%s]:%u", a, ntohs(in6->sin6_port));
+	}
+	int r = netreserve_ring_set_handler(s->ring, INITIATOR_KIND_SESSION, on_cqe, s);
+	if (r)
+		return r;
+	rx_reset(s);
 	s->last_rx_ms = now_ms();
-	int r = netreserve_conn_attach(s->ring, sync->fd, 0, &conn_ops, s, &s->conn);
+	r = netreserve_conn_attach(s->ring, sync->fd, 0, &conn_ops, s, &s->conn);
 	if (r)
 		return r;
 	s->up = true;
+	s->cstate = CS_UP;
 	return 0;
 }
 
@@ -378,6 +502,28 @@ maybe_complete(struct initiator_session *s, struct initiator_task *t)
 		cq_push(s, t);
 }
 
+/* Hold t for replay (the session is down or quiescing). */
+static void
+rq_append(struct initiator_session *s, struct initiator_task *t)
+{
+	t->state = T_HELD;
+	t->next = NULL;
+	if (s->rq_tail)
+		s->rq_tail->next = t;
+	else
+		s->rq_head = t;
+	s->rq_tail = t;
+}
+
+/* May a command wait for the session instead of failing? */
+static bool
+may_hold(const struct initiator_session *s)
+{
+	if (s->up)
+		return true; /* quiescing for a logout the target asked for */
+	return !s->expired && !s->dead && !s->shutting_down && s->cfg->replacement_timeout != 0;
+}
+
 /* ---- building and sending commands -------------------------------------------------------- */
 
 static void send_cmd(struct initiator_session *s, struct initiator_task *t);
@@ -457,7 +603,11 @@ issue(struct initiator_session *s, struct initiator_task *t)
 	t->fail_err = 0;
 	t->nbursts = 0;
 	memset(&t->sense, 0, sizeof(t->sense));
-	if (!s->up) {
+	if (!s->up || s->quiesce) {
+		if (may_hold(s)) {
+			rq_append(s, t);
+			return;
+		}
 		t->state = T_ISSUED;
 		task_fail(s, t, INITIATOR_NBD_EIO);
 		return;
@@ -480,7 +630,7 @@ issue(struct initiator_session *s, struct initiator_task *t)
 static void
 drain_window(struct initiator_session *s)
 {
-	while (s->wq_head && s->up && sn_le(s->cmdsn, s->maxcmdsn)) {
+	while (s->wq_head && s->up && !s->quiesce && sn_le(s->cmdsn, s->maxcmdsn)) {
 		struct initiator_task *t = s->wq_head;
 		s->wq_head = t->next;
 		if (!s->wq_head)
@@ -536,6 +686,7 @@ send_cmd(struct initiator_session *s, struct initiator_task *t)
 	memset(&h, 0, sizeof(h));
 	t->state = T_ISSUED;
 	t->cmdsn = s->cmdsn++;
+	t->issued_ms = now_ms();
 	if (t->dir_write) {
 		/* RFC 7143 13.13/13.14: immediate data and unsolicited Data-Out together are at
 		 * most FirstBurstLength; each PDU at most MaxRecvDataSegmentLength of the target. */
@@ -832,7 +983,7 @@ static int
 ctl_send(struct initiator_session *s, struct ctl_pdu *p, struct pdu_hdr *h, void *data,
 	 uint32_t len)
 {
-	if (p->busy || !s->up)
+	if (p->busy || !s->conn)
 		return -EBUSY;
 	h->data_len = len;
 	pdu_encode(h, p->hdr);
@@ -885,34 +1036,50 @@ send_ping(struct initiator_session *s)
 	h.nop_out.ttt = PDU_RESERVED_TAG;
 	h.nop_out.cmdsn = s->cmdsn;
 	h.nop_out.expstatsn = s->expstatsn;
-	if (ctl_send(s, &s->ping, &h, NULL, 0) == 0) {
+	int r = ctl_send(s, &s->ping, &h, NULL, 0);
+	/* -EBUSY: the previous ping is still stuck in the send queue, which is as good a
+	 * question to the peer as a new one: its timeout runs from now */
+	if (r == 0 || r == -EBUSY) {
 		s->ping_out = true;
 		s->ping_sent_ms = now_ms();
 		(*s->st.nop_pings)++;
 	}
 }
 
-void
-initiator_session_tick(struct initiator_session *s)
+static const char *
+errstr(int err)
 {
-	if (!s->up || s->logout_sent)
-		return;
-	int64_t now = now_ms();
-	const struct initiator_config *cfg = s->cfg;
-	if (s->ping_out && cfg->noop_out_timeout > 0 &&
-	    now - s->ping_sent_ms > (int64_t)cfg->noop_out_timeout * 1000) {
-		log_err("s%u: NOP-Out ping timed out after %d s: dropping the connection", s->tsih,
-			cfg->noop_out_timeout);
-		netreserve_conn_close(s->conn, -ETIMEDOUT);
-		return;
-	}
-	if (!s->ping_out && cfg->noop_out_interval > 0 &&
-	    now - s->last_rx_ms >= (int64_t)cfg->noop_out_interval * 1000)
-		send_ping(s);
+	const char *d = err ? strerrordesc_np(err < 0 ? -err : err) : NULL;
+	return d ? d : (err ? "unknown error" : "closed by the target");
 }
 
-int
-initiator_session_logout(struct initiator_session *s)
+/* Record why the connection is going down (status "last_error"); the first reason wins. */
+static void PRINTF_FMT(3, 4)
+set_error(struct initiator_session *s, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (s->err_set)
+		return;
+	s->err_set = true;
+	s->last_err = err;
+	va_start(ap, fmt);
+	vsnprintf(s->last_error, sizeof(s->last_error), fmt, ap);
+	va_end(ap);
+}
+
+/* Close the connection because of a detected fault; on_close starts the recovery. */
+static void
+drop_conn(struct initiator_session *s, int err)
+{
+	if (!s->conn)
+		return;
+	s->dropping = true; /* no more timers on this connection until on_close */
+	netreserve_conn_close(s->conn, err);
+}
+
+static int
+send_logout(struct initiator_session *s, int kind)
 {
 	struct pdu_hdr h;
 
@@ -927,15 +1094,629 @@ initiator_session_logout(struct initiator_session *s)
 	h.logout_req.cmdsn = s->cmdsn;
 	h.logout_req.expstatsn = s->expstatsn;
 	int r = ctl_send(s, &s->logout, &h, NULL, 0);
-	if (r == 0)
+	if (r == 0) {
 		s->logout_sent = true;
+		s->logout_kind = kind;
+		s->logout_deadline_ms = now_ms() + (int64_t)s->cfg->logout_timeout * 1000;
+	}
 	return r;
+}
+
+/* ---- task management (command timeouts) ------------------------------------------------------ */
+
+static void
+tmf_send(struct initiator_session *s, uint8_t fn, const struct initiator_lun *lun, uint32_t rtt,
+	 uint32_t refcmdsn, int timeout_s)
+{
+	struct pdu_hdr h;
+
+	memset(&h, 0, sizeof(h));
+	h.opcode = PDU_OP_TMF_REQ;
+	h.immediate = true;
+	h.flags = PDU_FLAG_FINAL;
+	h.lun = lun->lun_field;
+	s->tmf_itt = TMF_ITT_BASE | (++s->tmf_seq & 0xffff);
+	h.itt = s->tmf_itt;
+	h.tmf_req.function = fn;
+	h.tmf_req.rtt = rtt;
+	h.tmf_req.cmdsn = s->cmdsn;
+	h.tmf_req.expstatsn = s->expstatsn;
+	h.tmf_req.refcmdsn = refcmdsn;
+	/* the deadline runs even if the request cannot be queued now: escalation goes on */
+	s->tmf_deadline_ms = now_ms() + (int64_t)timeout_s * 1000;
+	ctl_send(s, &s->tmf, &h, NULL, 0);
+}
+
+/*
+ * The target no longer holds t's command (ABORT TASK or LUN RESET completed, or it never had
+ * it): complete it as TASK ABORTED, which finish() retries as a new command.
+ */
+static void
+task_aborted(struct initiator_session *s, struct initiator_task *t)
+{
+	if (t->state != T_ISSUED || t->have_status)
+		return;
+	if (t->dout_wait.queued)
+		netreserve_pool_cancel_wait(&s->douts, &t->dout_wait);
+	t->nbursts = 0;
+	t->have_status = true;
+	t->response = PDU_RESPONSE_COMPLETED;
+	t->status = INITIATOR_SCSI_TASK_ABORTED;
+	maybe_complete(s, t);
+}
+
+static void
+lun_reset(struct initiator_session *s, const struct initiator_lun *lun)
+{
+	log_ratelimited(&s->rl, LOG_LEVEL_WARN,
+			"s%u: lun %llu: ABORT TASK did not help within %d s: LOGICAL UNIT RESET",
+			s->tsih, (unsigned long long)lun->info.lun, s->cfg->abort_timeout);
+	s->lun_resets++;
+	s->tmf_state = TMF_LUN_RESET;
+	s->tmf_lun = lun;
+	s->tmf_task = NULL;
+	tmf_send(s, PDU_TMF_LUN_RESET, lun, PDU_RESERVED_TAG, s->cmdsn, s->cfg->lu_reset_timeout);
+}
+
+/* A TMF Response. Returns 0, or -errno to drop the connection. */
+static int
+on_tmf_rsp(struct initiator_session *s, const struct pdu_hdr *h)
+{
+	uint8_t rsp = h->tmf_rsp.response;
+
+	if (h->itt != s->tmf_itt || s->tmf_state == TMF_IDLE)
+		return 0;
+	if (s->tmf_state == TMF_ABORT) {
+		/* RFC 7143 11.6.1: after "function complete" the target sends nothing more for
+		 * the task; "task does not exist": it finished (its status is in) or never
+		 * arrived. Either way a command without status is reissued. */
+		if (rsp == PDU_TMF_RSP_COMPLETE || rsp == PDU_TMF_RSP_NO_TASK) {
+			struct initiator_task *t = s->tmf_task;
+			if (t && t->itt == s->tmf_ref_itt)
+				task_aborted(s, t);
+			s->tmf_state = TMF_IDLE;
+			s->tmf_task = NULL;
+			return 0;
+		}
+		lun_reset(s, s->tmf_lun);
+		return 0;
+	}
+	if (rsp != PDU_TMF_RSP_COMPLETE) {
+		set_error(s, -EIO, "LOGICAL UNIT RESET refused (response %u): reopening the session",
+			  rsp);
+		return -EIO;
+	}
+	/* SAM-5: a LU reset aborts every task of the LU; the unit attention (29/03) that the
+	 * next command gets is retried by finish() */
+	for (uint32_t i = 0; i < s->tasks.count; i++) {
+		struct initiator_task *t = task_at(s, i);
+		if (s->tasks.state[i] && t->state == T_ISSUED && t->lun == s->tmf_lun)
+			task_aborted(s, t);
+	}
+	s->tmf_state = TMF_IDLE;
+	s->tmf_lun = NULL;
+	return 0;
+}
+
+/* Command timeouts: ABORT TASK, then LUN RESET, then drop the connection (session recovery). */
+static void
+tmf_tick(struct initiator_session *s, int64_t now)
+{
+	const struct initiator_config *cfg = s->cfg;
+
+	if (s->tmf_state == TMF_ABORT && now >= s->tmf_deadline_ms) {
+		lun_reset(s, s->tmf_lun);
+		return;
+	}
+	if (s->tmf_state == TMF_LUN_RESET && now >= s->tmf_deadline_ms) {
+		log_err("s%u: lun %llu: LOGICAL UNIT RESET not answered within %d s: dropping the "
+			"connection",
+			s->tsih, (unsigned long long)s->tmf_lun->info.lun, cfg->lu_reset_timeout);
+		set_error(s, -ETIMEDOUT, "LOGICAL UNIT RESET not answered within %d s",
+			  cfg->lu_reset_timeout);
+		drop_conn(s, -ETIMEDOUT);
+		return;
+	}
+	if (s->tmf_state != TMF_IDLE || cfg->cmd_timeout <= 0 || now < s->next_scan_ms)
+		return;
+	s->next_scan_ms = now + 1000;
+	struct initiator_task *oldest = NULL;
+	for (uint32_t i = 0; i < s->tasks.count; i++) {
+		struct initiator_task *t = task_at(s, i);
+		if (!s->tasks.state[i] || t->state != T_ISSUED || t->have_status)
+			continue;
+		if (!oldest || t->issued_ms < oldest->issued_ms)
+			oldest = t;
+	}
+	if (!oldest || now - oldest->issued_ms < (int64_t)cfg->cmd_timeout * 1000)
+		return;
+	s->cmd_timeouts++;
+	s->aborts++;
+	log_ratelimited(&s->rl, LOG_LEVEL_WARN,
+			"s%u: lun %llu: command ITT 0x%08x (CDB 0x%02x) not answered within %d s: "
+			"ABORT TASK",
+			s->tsih, (unsigned long long)oldest->lun->info.lun, oldest->itt,
+			oldest->cdb[0], cfg->cmd_timeout);
+	s->tmf_state = TMF_ABORT;
+	s->tmf_task = oldest;
+	s->tmf_ref_itt = oldest->itt;
+	s->tmf_lun = oldest->lun;
+	tmf_send(s, PDU_TMF_ABORT_TASK, oldest->lun, oldest->itt, oldest->cmdsn,
+		 cfg->abort_timeout);
+}
+
+/* ---- recovery --------------------------------------------------------------------------------- */
+
+/* Fail every held command with EIO (replacement_timeout, shutdown, giving up). */
+static void
+fail_held(struct initiator_session *s)
+{
+	while (s->rq_head) {
+		struct initiator_task *t = s->rq_head;
+		s->rq_head = t->next;
+		t->state = T_ISSUED;
+		task_fail(s, t, INITIATOR_NBD_EIO);
+	}
+	s->rq_tail = NULL;
+}
+
+/*
+ * The connection is gone: every command sent and not answered goes to the front of the replay
+ * queue in CmdSN order, then those that waited for the CmdSN window, then those already held.
+ * Answered commands complete normally. Returns the number of commands held.
+ */
+static uint32_t
+hold_outstanding(struct initiator_session *s)
+{
+	struct initiator_task *head = NULL, *tail = NULL;
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < s->tasks.count; i++) {
+		struct initiator_task *t = task_at(s, i);
+		if (!s->tasks.state[i] || t->state != T_ISSUED)
+			continue;
+		if (t->dout_wait.queued)
+			netreserve_pool_cancel_wait(&s->douts, &t->dout_wait);
+		t->sends = 0;
+		t->dout_inflight = 0;
+		t->nbursts = 0;
+		if (t->have_status) {
+			cq_push(s, t); /* answered: never repeated */
+			continue;
+		}
+		/* insertion in CmdSN order (at most a few hundred slots, once per outage) */
+		t->state = T_HELD;
+		struct initiator_task **pp = &head;
+		while (*pp && sn_le((*pp)->cmdsn, t->cmdsn))
+			pp = &(*pp)->next;
+		t->next = *pp;
+		*pp = t;
+		if (!t->next)
+			tail = t;
+		n++;
+	}
+	for (struct initiator_task *t = s->wq_head; t; t = t->next) {
+		t->state = T_HELD;
+		n++;
+	}
+	/* head ++ window queue ++ replay queue */
+	struct initiator_task *rest = s->rq_head, *rest_tail = s->rq_tail;
+	for (struct initiator_task *t = rest; t; t = t->next)
+		n++;
+	if (s->wq_head) {
+		s->wq_tail->next = rest;
+		rest = s->wq_head;
+		if (!rest_tail)
+			rest_tail = s->wq_tail;
+	}
+	s->wq_head = s->wq_tail = NULL;
+	if (head) {
+		tail->next = rest;
+		s->rq_head = head;
+		s->rq_tail = rest ? rest_tail : tail;
+	} else {
+		s->rq_head = rest;
+		s->rq_tail = rest_tail;
+	}
+	return n;
+}
+
+static void
+expire(struct initiator_session *s)
+{
+	uint32_t n = 0;
+	for (struct initiator_task *t = s->rq_head; t; t = t->next)
+		n++;
+	s->expired = true;
+	s->replacement_expiries++;
+	log_err("s%u: replacement_timeout (%d s) expired: failing %u held command(s) with EIO; "
+		"new I/O fails until the session is back",
+		s->tsih, s->cfg->replacement_timeout, n);
+	fail_held(s);
+}
+
+static int64_t
+backoff_ms(const struct initiator_session *s)
+{
+	int64_t d = 0;
+	if (s->attempts)
+		d = MIN((int64_t)RELOGIN_BACKOFF_MIN_MS << MIN(s->attempts - 1, 8u),
+			(int64_t)RELOGIN_BACKOFF_MAX_MS);
+	return MAX(d, (int64_t)s->time2wait_ms);
+}
+
+/* A relogin attempt failed, or the connection was lost: schedule the next attempt. */
+static void
+schedule_relogin(struct initiator_session *s, int64_t now)
+{
+	const struct initiator_config *cfg = s->cfg;
+
+	if (cfg->reopen_max > 0 && s->attempts >= (uint32_t)cfg->reopen_max) {
+		log_err("s%u: giving up after %u relogin attempts (node.session.reopen_max): "
+			"failing I/O",
+			s->tsih, s->attempts);
+		s->dead = true;
+		s->cstate = CS_OFF;
+		fail_held(s);
+		return;
+	}
+	s->cstate = CS_WAIT;
+	s->next_attempt_ms = now + backoff_ms(s);
+	s->time2wait_ms = 0;
+}
+
+static void start_connect(struct initiator_session *s, int64_t now);
+
+
+/* Connection lost (on_close outside shutdown): hold the commands, schedule a relogin. */
+static void
+conn_lost(struct initiator_session *s, int err)
+{
+	int64_t now = now_ms();
+	bool was_up = s->cstate == CS_UP;
+
+	if (!s->err_set)
+		set_error(s, err, "%s", errstr(err));
+	s->err_set = false;
+	s->dropping = false;
+	s->quiesce = false;
+	s->logout_sent = false;
+	s->logged_out = false;
+	s->logout_kind = LOGOUT_NONE;
+	s->ping_out = false;
+	s->tmf_state = TMF_IDLE;
+	s->tmf_task = NULL;
+	uint32_t held = hold_outstanding(s);
+	if (was_up) {
+		s->down_since_ms = now;
+		s->attempts = 0;
+		s->drops++;
+		log_warn("s%u: connection to %s lost: %s; reopening the session (%u command(s) to "
+			 "replay)",
+			 s->tsih, s->peer_str, s->last_error, held);
+		if (s->cfg->replacement_timeout == 0)
+			expire(s);
+	} else {
+		s->attempts++;
+		log_ratelimited(&s->rl, LOG_LEVEL_WARN, "s%u: relogin attempt %u to %s failed: %s",
+				s->tsih, s->attempts, s->peer_str, s->last_error);
+	}
+	schedule_relogin(s, now);
+	/* the first attempt goes out now, not at the next tick */
+	if (s->cstate == CS_WAIT && s->next_attempt_ms <= now && !s->shutting_down)
+		start_connect(s, now);
+}
+
+static void
+rx_reset(struct initiator_session *s)
+{
+	s->rx_state = RX_BHS;
+	s->rx_have = 0;
+	s->rx_need = PDU_BHS_LEN;
+	s->rx_dst = NULL;
+}
+
+static void
+start_connect(struct initiator_session *s, int64_t now)
+{
+	s->reconnect_attempts++;
+	s->login_deadline_ms = now + (int64_t)s->cfg->login_timeout * 1000;
+	s->connect_timed_out = false;
+	int fd = socket(s->peer.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		int err = -errno;
+		set_error(s, err, "socket: %s", errstr(err));
+		conn_lost(s, err);
+		return;
+	}
+	struct io_uring_sqe *sqe = netreserve_ring_sqe(s->ring);
+	if (!sqe) {
+		close(fd);
+		set_error(s, -EAGAIN, "no submission queue entry for the connect");
+		conn_lost(s, -EAGAIN);
+		return;
+	}
+	s->cfd = fd;
+	s->cgen++;
+	io_uring_prep_connect(sqe, fd, (const struct sockaddr *)&s->peer, s->peer_len);
+	io_uring_sqe_set_data64(sqe, netreserve_ud(INITIATOR_KIND_SESSION, 0, s->cgen,
+						   AUX_CONNECT));
+	s->cstate = CS_CONNECTING;
+}
+
+static void
+cancel_connect(struct initiator_session *s)
+{
+	struct io_uring_sqe *sqe = netreserve_ring_sqe(s->ring);
+	if (!sqe)
+		return; /* tried again at the next tick */
+	io_uring_prep_cancel64(sqe, netreserve_ud(INITIATOR_KIND_SESSION, 0, s->cgen, AUX_CONNECT),
+			       0);
+	io_uring_sqe_set_data64(sqe, netreserve_ud(INITIATOR_KIND_SESSION, 0, s->cgen, AUX_CANCEL));
+	s->connect_timed_out = true;
+}
+
+/* Send the next Login Request of the relogin. Returns 0 or -errno. */
+static int
+login_send(struct initiator_session *s)
+{
+	struct pdu_hdr h;
+	unsigned k = s->lturn++ & 1;
+	char *buf = s->login_tx[k];
+
+	int n = initiator_login_next(&s->login, &h, buf, sizeof(s->login_tx[k]));
+	if (n < 0) {
+		set_error(s, n, "login: %s", s->login.msg);
+		return n;
+	}
+	int r = ctl_send(s, &s->lpdu[k], &h, n ? buf : NULL, (uint32_t)n);
+	if (r) {
+		set_error(s, r, "login: cannot send a Login Request: %s", errstr(r));
+		return r;
+	}
+	return 0;
+}
+
+static void
+login_start(struct initiator_session *s)
+{
+	const struct initiator_config *cfg = s->cfg;
+	struct initiator_login_params p;
+
+	s->cstate = CS_LOGIN;
+	s->hd = s->dd = false;
+	s->max_recv = LOGIN_DSL;
+	s->max_xmit = LOGIN_DSL;
+	rx_reset(s);
+	s->last_rx_ms = now_ms();
+	memset(&p, 0, sizeof(p));
+	p.initiator_name = cfg->initiator_name;
+	p.initiator_alias = cfg->initiator_alias[0] ? cfg->initiator_alias : NULL;
+	p.target_name = cfg->target;
+	memcpy(p.isid, s->isid, 6);
+	p.tsih = 0; /* RFC 7143 6.3.5: session reinstatement */
+	p.cid = 0;
+	p.cmdsn = s->cmdsn;
+	p.chap = &cfg->auth;
+	p.crypto = &s->crypto;
+	initiator_login_local_from_config(&p.local, cfg, false);
+	initiator_login_init(&s->login, &p);
+	int r = login_send(s);
+	if (r)
+		drop_conn(s, r);
+}
+
+/* Full Feature Phase again: adopt the new session and replay the held commands in order. */
+static void
+login_done(struct initiator_session *s, const struct pdu_hdr *h)
+{
+	int64_t now = now_ms();
+	uint32_t n = 0;
+
+	apply_params(s, &s->login.neg.params);
+	s->expstatsn = s->login.expstatsn;
+	s->expcmdsn = h->login_rsp.expcmdsn;
+	s->maxcmdsn = h->login_rsp.maxcmdsn;
+	s->tsih = s->login.tsih;
+	s->up = true;
+	s->cstate = CS_UP;
+	s->expired = false;
+	s->err_set = false;
+	s->reconnects++;
+	s->last_outage_ms = now - s->down_since_ms;
+	s->max_outage_ms = MAX(s->max_outage_ms, s->last_outage_ms);
+	s->last_rx_ms = now;
+	s->next_scan_ms = now + 1000;
+	for (struct initiator_task *t = s->rq_head; t; t = t->next)
+		n++;
+	log_notice("s%u: session reinstated on %s after %lld ms and %u failed attempt(s) "
+		   "(isid %s): replaying %u command(s)",
+		   s->tsih, s->peer_str, (long long)s->last_outage_ms, s->attempts, s->isid_str, n);
+	s->attempts = 0;
+	s->replayed += n;
+	/* issue() sends in order while the CmdSN window allows and queues the rest behind */
+	while (s->rq_head) {
+		struct initiator_task *t = s->rq_head;
+		s->rq_head = t->next;
+		if (!s->rq_head)
+			s->rq_tail = NULL;
+		issue(s, t);
+	}
+}
+
+/* A PDU during the relogin. Returns 0 or -errno to drop the connection. */
+static int
+login_rsp(struct initiator_session *s)
+{
+	const struct pdu_hdr *h = &s->rx_h;
+	int r = initiator_login_recv(&s->login, h, s->rx_dst ? (const void *)s->rx_dst : zero_pad,
+				     h->data_len);
+	if (r < 0) {
+		set_error(s, r, "login: %s", s->login.msg);
+		return r;
+	}
+	if (r == 0)
+		return login_send(s);
+	login_done(s, h);
+	return 0;
+}
+
+/* IORING_OP_CONNECT (and its cancel) completions. */
+static void
+on_cqe(struct netreserve_ring *r, const struct io_uring_cqe *cqe, void *ctx)
+{
+	struct initiator_session *s = ctx;
+	uint64_t ud = cqe->user_data;
+	(void)r;
+
+	if (netreserve_ud_aux(ud) != AUX_CONNECT || netreserve_ud_gen(ud) != s->cgen ||
+	    s->cfd < 0)
+		return; /* a cancel's own completion, or stale */
+	int fd = s->cfd;
+	s->cfd = -1;
+	s->cgen++;
+	if (s->cstate != CS_CONNECTING || s->shutting_down) {
+		close(fd);
+		return;
+	}
+	int res = cqe->res;
+	if (res < 0 && s->connect_timed_out)
+		res = -ETIMEDOUT;
+	if (res < 0) {
+		close(fd);
+		set_error(s, res, "connect to %s: %s", s->peer_str, errstr(res));
+		conn_lost(s, res);
+		return;
+	}
+	int err = netreserve_conn_attach(s->ring, fd, 0, &conn_ops, s, &s->conn);
+	if (err) {
+		close(fd);
+		set_error(s, err, "cannot attach the connection: %s", errstr(err));
+		conn_lost(s, err);
+		return;
+	}
+	login_start(s);
+}
+
+/* Down: replacement_timeout, backoff, connect and login deadlines. */
+static void
+recovery_tick(struct initiator_session *s, int64_t now)
+{
+	const struct initiator_config *cfg = s->cfg;
+
+	if (!s->expired && cfg->replacement_timeout > 0 &&
+	    now - s->down_since_ms >= (int64_t)cfg->replacement_timeout * 1000)
+		expire(s);
+	switch (s->cstate) {
+	case CS_WAIT:
+		if (now >= s->next_attempt_ms)
+			start_connect(s, now);
+		break;
+	case CS_CONNECTING:
+		if (now >= s->login_deadline_ms)
+			cancel_connect(s);
+		break;
+	case CS_LOGIN:
+		if (now >= s->login_deadline_ms) {
+			set_error(s, -ETIMEDOUT, "login not completed within %d s (login_timeout)",
+				  cfg->login_timeout);
+			drop_conn(s, -ETIMEDOUT);
+		}
+		break;
+	default:
+		break;
+	}
+}
+
+/* Tasks the target holds now (sent, not answered). */
+static uint32_t
+count_issued(struct initiator_session *s)
+{
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < s->tasks.count; i++)
+		n += s->tasks.state[i] && task_at(s, i)->state == T_ISSUED;
+	return n;
+}
+
+void
+initiator_session_tick(struct initiator_session *s)
+{
+	const struct initiator_config *cfg = s->cfg;
+	int64_t now = now_ms();
+
+	if (s->cstate == CS_OFF)
+		return;
+	if (!s->up) {
+		recovery_tick(s, now);
+		return;
+	}
+	if (s->dropping)
+		return;
+	if (s->logout_sent) {
+		if (now >= s->logout_deadline_ms) {
+			set_error(s, -ETIMEDOUT, "Logout Response not received within %d s",
+				  cfg->logout_timeout);
+			drop_conn(s, -ETIMEDOUT);
+		}
+		return;
+	}
+	if (s->quiesce) {
+		/* the target asked for a logout: let what it holds finish first */
+		if (now >= s->logout_deadline_ms || !count_issued(s))
+			send_logout(s, LOGOUT_RELOGIN);
+		return;
+	}
+	if (s->ping_out && cfg->noop_out_timeout > 0 &&
+	    now - s->ping_sent_ms > (int64_t)cfg->noop_out_timeout * 1000) {
+		if (s->last_rx_ms > s->ping_sent_ms) {
+			s->ping_out = false; /* not answered, but the target is talking */
+		} else {
+			log_err("s%u: NOP-Out ping not answered within %d s: dropping the "
+				"connection",
+				s->tsih, cfg->noop_out_timeout);
+			set_error(s, -ETIMEDOUT, "NOP-Out ping not answered within %d s",
+				  cfg->noop_out_timeout);
+			drop_conn(s, -ETIMEDOUT);
+			return;
+		}
+	}
+	if (!s->ping_out && cfg->noop_out_interval > 0 &&
+	    now - s->last_rx_ms >= (int64_t)cfg->noop_out_interval * 1000)
+		send_ping(s);
+	tmf_tick(s, now);
+}
+
+int
+initiator_session_logout(struct initiator_session *s)
+{
+	return send_logout(s, LOGOUT_SHUTDOWN);
 }
 
 bool
 initiator_session_logged_out(const struct initiator_session *s)
 {
 	return s->logged_out || !s->up;
+}
+
+void
+initiator_session_shutdown(struct initiator_session *s)
+{
+	s->shutting_down = true;
+	if (s->up)
+		return; /* the caller drains and logs out; on_close ends the rest */
+	if (s->cstate == CS_CONNECTING)
+		cancel_connect(s);
+	if (s->cstate == CS_LOGIN)
+		drop_conn(s, -ECANCELED);
+	if (s->cstate != CS_LOGIN)
+		s->cstate = CS_OFF;
+	fail_held(s);
+}
+
+bool
+initiator_session_dead(const struct initiator_session *s)
+{
+	return s->dead;
 }
 
 /* ---- receive --------------------------------------------------------------------------------- */
@@ -1041,7 +1822,8 @@ on_r2t(struct initiator_session *s, const struct pdu_hdr *h)
 	return 0;
 }
 
-static void
+/* RFC 7143 11.9: Asynchronous Message. Returns 0, or -errno to drop the connection. */
+static int
 on_async(struct initiator_session *s, const struct pdu_hdr *h)
 {
 	switch (h->async.event) {
@@ -1049,18 +1831,69 @@ on_async(struct initiator_session *s, const struct pdu_hdr *h)
 		log_ratelimited(&s->rl, LOG_LEVEL_NOTICE, "s%u: asynchronous SCSI event", s->tsih);
 		break;
 	case PDU_ASYNC_LOGOUT_REQUEST:
-		log_ratelimited(&s->rl, LOG_LEVEL_WARN,
-				"s%u: target requests logout within %u s", s->tsih,
-				h->async.param3);
+		/* Parameter3: seconds left to log out. Stop issuing, let the commands the target
+		 * holds finish, then log out and back in (initiator_session_tick). */
+		if (s->quiesce || s->logout_sent)
+			break;
+		log_warn("s%u: target requests a logout within %u s: logging out and in again",
+			 s->tsih, h->async.param3);
+		s->quiesce = true;
+		s->logout_deadline_ms =
+			now_ms() + (int64_t)MIN(MAX((int)h->async.param3, 1), s->cfg->logout_timeout) *
+					   1000;
+		set_error(s, 0, "target requested a logout (asynchronous message)");
 		break;
 	case PDU_ASYNC_DROP_CONNECTION:
 	case PDU_ASYNC_DROP_ALL:
-		log_ratelimited(&s->rl, LOG_LEVEL_WARN, "s%u: target drops the connection",
-				s->tsih);
-		break;
+		/* Parameter2: Time2Wait before reconnecting */
+		s->time2wait_ms = (uint32_t)MIN((int)h->async.param2, TIME2WAIT_MAX_S) * 1000;
+		log_warn("s%u: target drops the connection (Time2Wait %u s)", s->tsih,
+			 h->async.param2);
+		set_error(s, -ECONNRESET, "target dropped the connection (asynchronous message)");
+		return -ECONNRESET;
 	default:
 		break;
 	}
+	return 0;
+}
+
+/* RFC 7143 11.17: Reject. Returns 0, or -errno to drop the connection. */
+static int
+on_reject(struct initiator_session *s, const struct pdu_hdr *h)
+{
+	uint8_t reason = h->reject.reason;
+	uint32_t ritt = PDU_RESERVED_TAG;
+
+	if (h->data_len >= PDU_BHS_LEN && s->rx_dst)
+		ritt = get_be32(s->rx_dst + 16);
+	log_ratelimited(&s->rl, LOG_LEVEL_ERR,
+			"s%u: target rejected a PDU (reason 0x%02x, ITT 0x%08x)", s->tsih, reason,
+			ritt);
+	if (ritt != PDU_RESERVED_TAG && ritt == s->ping_itt)
+		s->ping_out = false;
+	switch (reason) {
+	case PDU_REJECT_DATA_DIGEST:
+	case PDU_REJECT_WAITING_FOR_LOGOUT:
+		/* ERL 0: the command cannot complete on this connection: recover the session */
+		set_error(s, -EPROTO, "target rejected a PDU (reason 0x%02x)", reason);
+		return -ECONNRESET;
+	default:
+		break;
+	}
+	struct initiator_task *t = task_by_itt(s, ritt);
+	if (!t || t->have_status)
+		return 0;
+	t->have_status = true;
+	t->nbursts = 0;
+	if (reason == PDU_REJECT_IMMEDIATE_CMD || reason == PDU_REJECT_OUT_OF_RESOURCES) {
+		/* transient: finish() retries it like BUSY */
+		t->response = PDU_RESPONSE_COMPLETED;
+		t->status = INITIATOR_SCSI_BUSY;
+	} else {
+		t->fail_err = INITIATOR_NBD_EIO;
+	}
+	maybe_complete(s, t);
+	return 0;
 }
 
 /* A complete PDU is in s->rx_h (data at rx_dst). Returns 0 or -errno to drop the connection. */
@@ -1069,7 +1902,15 @@ pdu_done(struct initiator_session *s)
 {
 	const struct pdu_hdr *h = &s->rx_h;
 	struct initiator_task *t;
+	int r;
 
+	if (s->cstate == CS_LOGIN) {
+		if (h->opcode != PDU_OP_LOGIN_RSP) {
+			set_error(s, -EPROTO, "login: unexpected %s", pdu_opcode_str(h->opcode));
+			return -EPROTO;
+		}
+		return login_rsp(s);
+	}
 	track_sn(s, h);
 	switch (h->opcode) {
 	case PDU_OP_DATA_IN:
@@ -1113,25 +1954,30 @@ pdu_done(struct initiator_session *s)
 			s->ping_out = false;
 		break;
 	case PDU_OP_ASYNC:
-		on_async(s, h);
+		r = on_async(s, h);
+		if (r)
+			return r;
 		break;
 	case PDU_OP_REJECT:
-		if (h->data_len >= PDU_BHS_LEN && s->rx_dst) {
-			uint32_t ritt = get_be32(s->rx_dst + 16);
-			log_ratelimited(&s->rl, LOG_LEVEL_ERR,
-					"s%u: target rejected a PDU (reason 0x%02x, ITT 0x%08x)",
-					s->tsih, h->reject.reason, ritt);
-			t = task_by_itt(s, ritt);
-			if (t && !t->have_status) {
-				t->have_status = true;
-				t->fail_err = INITIATOR_NBD_EIO;
-				t->nbursts = 0;
-				maybe_complete(s, t);
-			}
-		}
+		r = on_reject(s, h);
+		if (r)
+			return r;
+		break;
+	case PDU_OP_TMF_RSP:
+		r = on_tmf_rsp(s, h);
+		if (r)
+			return r;
 		break;
 	case PDU_OP_LOGOUT_RSP:
+		if (h->itt != LOGOUT_ITT)
+			break;
 		s->logged_out = true;
+		if (s->logout_kind == LOGOUT_RELOGIN) {
+			/* logged out as the target asked: close, then log in again after Time2Wait */
+			s->time2wait_ms =
+				(uint32_t)MIN((int)h->logout_rsp.time2wait, TIME2WAIT_MAX_S) * 1000;
+			drop_conn(s, 0);
+		}
 		break;
 	default:
 		break;
@@ -1294,41 +2140,67 @@ on_close(struct netreserve_conn *c, int err, void *ctx)
 
 	s->up = false;
 	s->conn = NULL;
+	if (!s->shutting_down && !s->dead) {
+		conn_lost(s, err);
+		return;
+	}
+	/* shutting down: nothing is replayed any more */
 	s->last_err = err;
 	if (!s->logout_sent || !s->logged_out)
 		log_err("s%u: connection to the target closed%s%s", s->tsih, err ? ": " : "",
-			err ? strerror(-err) : "");
-	/* ERL 0 without recovery (yet): every outstanding command fails. Each task keeps its
-	 * request, so a relogin could reissue them from here instead. */
-	while (s->wq_head) {
-		struct initiator_task *t = s->wq_head;
-		s->wq_head = t->next;
-		t->state = T_ISSUED;
-		task_fail(s, t, INITIATOR_NBD_EIO);
-	}
-	s->wq_tail = NULL;
-	for (uint32_t i = 0; i < s->tasks.count; i++) {
-		struct initiator_task *t = task_at(s, i);
-		if (!s->tasks.state[i] || t->state != T_ISSUED)
-			continue;
-		if (t->dout_wait.queued)
-			netreserve_pool_cancel_wait(&s->douts, &t->dout_wait);
-		t->sends = 0;
-		t->dout_inflight = 0;
-		task_fail(s, t, INITIATOR_NBD_EIO);
-	}
+			err ? errstr(err) : "");
+	s->cstate = CS_OFF;
+	hold_outstanding(s);
+	fail_held(s);
 }
 
 /* ---- status ----------------------------------------------------------------------------------- */
 
+static const char *
+state_str(const struct initiator_session *s)
+{
+	if (s->up)
+		return "logged_in";
+	if (s->dead || (s->expired && s->cstate != CS_OFF))
+		return "failed";
+	if (s->cstate == CS_OFF)
+		return s->logged_out ? "logged_out" : "closed";
+	return "reopening";
+}
+
+static const char *
+phase_str(const struct initiator_session *s)
+{
+	switch (s->cstate) {
+	case CS_UP:
+		return s->quiesce ? "quiescing" : (s->logout_sent ? "logging_out" : "full_feature");
+	case CS_WAIT:
+		return "waiting";
+	case CS_CONNECTING:
+		return "connecting";
+	case CS_LOGIN:
+		return "login";
+	}
+	return "off";
+}
+
 int
 initiator_session_format(const struct initiator_session *s, char *buf, size_t len)
 {
-	const struct netreserve_conn_stats *cs = s->conn ? netreserve_conn_stats(s->conn) : NULL;
+	const struct netreserve_conn_stats *cs =
+		s->conn && s->up ? netreserve_conn_stats(s->conn) : NULL;
+	int64_t now = now_ms();
+	uint32_t held = 0;
+	for (const struct initiator_task *t = s->rq_head; t; t = t->next)
+		held++;
 	return snprintf(
 		buf, len,
 		"session s%u isid %s state %s\n"
-		"connection %s rx_bytes %llu tx_bytes %llu\n"
+		"connection %s state %s phase %s portal %s rx_bytes %llu tx_bytes %llu\n"
+		"recovery reconnects %llu attempts %llu drops %llu failed_attempts %u held %u "
+		"replayed %llu replacement_expiries %llu down_ms %lld last_outage_ms %lld "
+		"max_outage_ms %lld cmd_timeouts %llu aborts %llu lun_resets %llu\n"
+		"last_error %s\n"
 		"params header_digest %s data_digest %s max_xmit_dsl %u max_recv_dsl %u "
 		"first_burst %u max_burst %u max_r2t %u immediate_data %s initial_r2t %s\n"
 		"sn cmdsn %u expcmdsn %u maxcmdsn %u expstatsn %u\n"
@@ -1336,10 +2208,16 @@ initiator_session_format(const struct initiator_session *s, char *buf, size_t le
 		"counters cmds %llu reads %llu writes %llu read_bytes %llu write_bytes %llu "
 		"flushes %llu trims %llu zeroes %llu errors %llu retries %llu r2ts %llu "
 		"window_waits %llu nop_pings %llu slot_waits %llu protocol_errors %llu\n",
-		s->tsih, s->isid_str,
-		s->up ? "logged_in" : (s->logged_out ? "logged_out" : "failed"),
-		s->up ? "up" : "down", cs ? (unsigned long long)cs->rx_bytes : 0ull,
-		cs ? (unsigned long long)cs->tx_bytes : 0ull, s->hd ? "CRC32C" : "None",
+		s->tsih, s->isid_str, state_str(s), s->up ? "up" : "down", state_str(s),
+		phase_str(s), s->peer_str[0] ? s->peer_str : "-",
+		cs ? (unsigned long long)cs->rx_bytes : 0ull,
+		cs ? (unsigned long long)cs->tx_bytes : 0ull, (unsigned long long)s->reconnects,
+		(unsigned long long)s->reconnect_attempts, (unsigned long long)s->drops, s->attempts,
+		held, (unsigned long long)s->replayed, (unsigned long long)s->replacement_expiries,
+		s->up ? 0ll : (long long)(now - s->down_since_ms), (long long)s->last_outage_ms,
+		(long long)s->max_outage_ms, (unsigned long long)s->cmd_timeouts,
+		(unsigned long long)s->aborts, (unsigned long long)s->lun_resets,
+		s->last_error[0] ? s->last_error : "-", s->hd ? "CRC32C" : "None",
 		s->dd ? "CRC32C" : "None", s->max_xmit, s->max_recv, s->first_burst, s->max_burst,
 		s->max_r2t, s->imm_data ? "Yes" : "No", s->initial_r2t ? "Yes" : "No", s->cmdsn,
 		s->expcmdsn, s->maxcmdsn, s->expstatsn, s->tasks.count, s->busy,

@@ -6,12 +6,19 @@
  * retries on UNIT ATTENTION / BUSY / TASK SET FULL, sense mapped to NBD errors, NOP-In pings,
  * and a clean logout. Everything runs on the netreserve ring's owner thread.
  *
- * Replay: a task keeps its whole request (block range, flags, data in its own buffer) until it
- * completes, and each SCSI command it issues is rebuilt from that state; after a relogin every
- * outstanding task can be reissued from its slot with a new ITT and CmdSN (issue 6).
+ * Recovery (ERL 0): a task keeps its whole request (block range, flags, data in its own buffer)
+ * until it completes, and each SCSI command it issues is rebuilt from that state. When the
+ * connection is lost (socket error, NOP-Out ping timeout, Async Message, Reject, a command
+ * timeout that ABORT TASK and LUN RESET did not cure) the commands the target did not answer
+ * are held, the session logs in again on the ring with the same ISID (session reinstatement,
+ * backoff, login_timeout, node.session.reopen_max) and reissues them in CmdSN order with new
+ * ITTs; new requests wait meanwhile, up to replacement_timeout, then fail with EIO until the
+ * session is back. The relogin runs from state reserved here (login state, request buffers,
+ * CHAP digests): it never allocates or blocks.
  *
  * Control plane: initiator_session_new/_free/_start. Datapath (never allocates, blocks or logs
- * except rate-limited errors): everything else. The file includes common/datapath.h.
+ * except rate-limited errors and one line per connection event): everything else. The file
+ * includes common/datapath.h.
  */
 #ifndef BALLAST_INITIATOR_SESSION_H
 #define BALLAST_INITIATOR_SESSION_H
@@ -48,6 +55,9 @@ enum initiator_op {
 	INITIATOR_OP_TRIM,
 	INITIATOR_OP_ZERO,
 };
+
+/* io_uring user_data kind of the session's own SQEs (the relogin's connect). */
+#define INITIATOR_KIND_SESSION (NETRESERVE_KIND_USER + 2)
 
 struct initiator_session;
 struct initiator_task;
@@ -89,6 +99,7 @@ struct initiator_task {
 	uint32_t chunk_len;          /* bytes covered by the current command */
 	uint32_t itt;
 	uint32_t cmdsn;
+	int64_t issued_ms;           /* CLOCK_MONOTONIC ms when the command was sent */
 	uint32_t edtl;               /* data transfer length of the current command */
 	bool dir_write;
 	bool dir_read;
@@ -153,7 +164,8 @@ uint64_t initiator_session_reserve_bytes(const struct initiator_config *cfg, uin
 
 /*
  * Control plane: hand the logged-in connection (fd and its sequence numbers, negotiated
- * params) to the datapath: the fd is attached to the ring. Returns 0 or -errno.
+ * params) to the datapath: the fd is attached to the ring, its peer address is kept for
+ * relogins and the INITIATOR_KIND_SESSION handler is set. Returns 0 or -errno.
  */
 int initiator_session_start(struct initiator_session *s, const struct initiator_sync *sync,
 			    const struct text_params *params, uint16_t tsih, const uint8_t isid[6]);
@@ -173,14 +185,17 @@ void initiator_session_submit(struct initiator_session *s, struct initiator_task
 /* A slot was freed since the last call (clears the flag): stalled submitters may retry. */
 bool initiator_session_slot_freed(struct initiator_session *s);
 
-/* True while the connection is logged in and usable. */
+/* True while the connection is logged in and usable (false while it is being reopened). */
 bool initiator_session_up(const struct initiator_session *s);
+/* True once the session gave up (node.session.reopen_max attempts failed): I/O fails. */
+bool initiator_session_dead(const struct initiator_session *s);
 /* Tasks in flight (taken and not put). */
 uint32_t initiator_session_busy(const struct initiator_session *s);
 
 /*
- * Periodic work from the main loop (about once a second): NOP-Out pings, deferred
- * completions. Datapath.
+ * Timers, from the main loop at least every 200 ms: NOP-Out pings and their timeout, command
+ * timeouts (ABORT TASK, LUN RESET), the logout deadline, and while the connection is down the
+ * relogin (backoff, connect, login_timeout) and replacement_timeout. Datapath.
  */
 void initiator_session_tick(struct initiator_session *s);
 
@@ -192,9 +207,19 @@ void initiator_session_run(struct initiator_session *s);
 
 /* Start a Logout (reason: close the session). initiator_session_logged_out() says when done. */
 int initiator_session_logout(struct initiator_session *s);
+/*
+ * The daemon stops: no more relogins; if the connection is down, held commands fail with EIO
+ * now (if it is up, the caller drains and logs out). Datapath, owner thread.
+ */
+void initiator_session_shutdown(struct initiator_session *s);
 bool initiator_session_logged_out(const struct initiator_session *s);
 
-/* Render a status report (one "key value" or "key: ..." per line) into buf. */
+/*
+ * Render a status report into buf, one line per topic: "session", "connection ... state
+ * logged_in|reopening|failed|logged_out phase ...", "recovery" (reconnects, attempts, drops,
+ * held and replayed commands, outage times, command timeouts), "last_error TEXT", "params",
+ * "sn", "slots", "counters". snprintf semantics. Never allocates.
+ */
 int initiator_session_format(const struct initiator_session *s, char *buf, size_t len);
 
 #endif

@@ -21,3 +21,9 @@ BALLASTD_INTEGRATION_TESTS = tests/integration/ballastd-targetd-nbdcopy.sh \
 	tests/integration/ballastd-targetd-mount.sh
 TESTS += $(BALLASTD_INTEGRATION_TESTS)
 dist_check_SCRIPTS += $(BALLASTD_INTEGRATION_TESTS)
+# ballastadm: discovery, node records, login/logout, sessions (owner: ballastadm engineer)
+BALLASTADM_INTEGRATION_TESTS = tests/integration/ballastadm-node.sh \
+	tests/integration/ballastadm-login.sh tests/integration/ballastadm-loginall.sh
+TESTS += $(BALLASTADM_INTEGRATION_TESTS)
+dist_check_SCRIPTS += $(BALLASTADM_INTEGRATION_TESTS)
+EXTRA_DIST += tests/integration/ballastadm-lib.sh

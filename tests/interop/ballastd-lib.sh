@@ -37,7 +37,14 @@ dump_logs() {
 }
 
 CLEANUP_HOOK=
+FIO_LOOP_PID=
 cleanup() {
+	if [ -n "$FIO_LOOP_PID" ]; then
+		touch "$WORK/fio.stop"
+		kill "$FIO_LOOP_PID" 2>/dev/null
+		pkill -P "$FIO_LOOP_PID" 2>/dev/null
+		wait "$FIO_LOOP_PID" 2>/dev/null
+	fi
 	[ -n "$CLEANUP_HOOK" ] && $CLEANUP_HOOK
 	if [ -n "$BALLASTD_PID" ]; then
 		kill "$BALLASTD_PID" 2>/dev/null
@@ -62,7 +69,8 @@ INITIATOR_IQN=iqn.2024-01.org.ballast.test:initiator
 # start_tgtd SIZE: tgtd on a free portal with target 1, LUN 1 backed by a SIZE file in $WORK.
 start_tgtd() {
 	need tgtd tgtadm python3
-	TGT_PORT=$(free_port)
+	# TGT_FIXED_PORT: restart on the same portal (fault tests)
+	TGT_PORT=${TGT_FIXED_PORT:-$(free_port)}
 	for i in $(seq 20); do
 		TGT_CPORT=$(( ( $(od -An -N2 -tu2 /dev/urandom) % 20000 ) + 10000 ))
 		[ -e "/var/run/tgtd/socket.$TGT_CPORT" ] || break
@@ -86,13 +94,15 @@ start_tgtd() {
 }
 
 # start_targetd SIZE: ballast-targetd on a free port with LUN 1 backed by a SIZE file in $WORK;
-# PEER_CHAP=USER:SECRET and PEER_MUTUAL=USER:SECRET add CHAP.
+# PEER_CHAP=USER:SECRET and PEER_MUTUAL=USER:SECRET add CHAP. Fault tests: TARGETD_PORTAL
+# (HOST:PORT, default 127.0.0.1:0) and TARGETD_NETNS (run it in that network namespace).
 start_targetd() {
 	[ -x "$BALLAST_TARGETD" ] || skip "ballast-targetd not built"
 	[ -f "$WORK/lun1.img" ] || truncate -s "$1" "$WORK/lun1.img" || hard "truncate"
 	rm -f "$WORK/tready"
 	mkfifo "$WORK/tready" || hard "mkfifo"
-	"$BALLAST_TARGETD" -f --portal 127.0.0.1:0 --target "$TARGET_IQN" \
+	${TARGETD_NETNS:+ip netns exec "$TARGETD_NETNS"} \
+	"$BALLAST_TARGETD" -f --portal "${TARGETD_PORTAL:-127.0.0.1:0}" --target "$TARGET_IQN" \
 		--lun "1:file:$WORK/lun1.img" ${PEER_CHAP:+--chap "$PEER_CHAP"} \
 		${PEER_MUTUAL:+--mutual-chap "$PEER_MUTUAL"} --control "$WORK/tctl.sock" \
 		--ready-fd 3 3>"$WORK/tready" >>"$WORK/targetd.log" 2>&1 &
@@ -176,8 +186,9 @@ tgt() {
 # become ready (the exit status is in BALLASTD_RC).
 start_ballastd() {
 	mkfifo "$WORK/ready" || hard "mkfifo"
+	${BALLASTD_NETNS:+ip netns exec "$BALLASTD_NETNS"} \
 	${BALLASTD_PRELOAD:+env LD_PRELOAD="$BALLASTD_PRELOAD"} "$BALLASTD" -f \
-		--portal "127.0.0.1:$TGT_PORT" --target "$TARGET_IQN" \
+		--portal "${BALLASTD_PORTAL_HOST:-127.0.0.1}:$TGT_PORT" --target "$TARGET_IQN" \
 		--initiator-name "$INITIATOR_IQN" --control "$WORK/ctl.sock" \
 		--ready-fd 3 "$@" 3>"$WORK/ready" >"$WORK/ballastd.log" 2>&1 &
 	BALLASTD_PID=$!
@@ -206,3 +217,87 @@ stop_ballastd() {
 uri() { echo "nbd+unix:///?socket=$SOCK"; }
 
 ctl_status() { "$BALLASTD" ctl "$WORK/ctl.sock" status; }
+
+# ---- fault tests (tests/fault/ballastd-*.sh) -------------------------------------------------
+
+# fio_pass SEED [FIO ARGS...]: one verifying pass over the first $FIO_SIZE bytes of the export:
+# random writes of 4 KiB..256 KiB at iodepth 16 with crc32c headers, then every block read back
+# and verified. Each pass uses its own seed (block sizes, offsets and data differ).
+fio_pass() {
+	_seed=$1
+	shift
+	timeout 120 fio --ioengine=nbd --uri="$(uri)" --name=pass --rw=randwrite \
+		--bsrange=4k-256k --size="$FIO_SIZE" --iodepth=16 --verify=crc32c --verify_fatal=1 \
+		--do_verify=1 --verify_state_save=0 --randseed="$_seed" "$@"
+}
+
+# fio_loop_start SIZE: fio passes back to back in the background until fio_loop_stop, so that
+# verified I/O runs through the export the whole time. The first failing pass ends the loop.
+fio_loop_start() {
+	FIO_SIZE=$1
+	rm -f "$WORK/fio.stop" "$WORK/fio.fail" "$WORK/fio.last"
+	(
+		i=1
+		while [ ! -e "$WORK/fio.stop" ]; do
+			if ! fio_pass "$i" >>"$WORK/fio.log" 2>&1; then
+				echo "$i" >"$WORK/fio.fail"
+				break
+			fi
+			echo "$i" >"$WORK/fio.last"
+			i=$((i + 1))
+		done
+	) &
+	FIO_LOOP_PID=$!
+}
+
+# fio_loop_stop: let the running pass finish; fail if any pass failed. Sets FIO_PASSES.
+fio_loop_stop() {
+	touch "$WORK/fio.stop"
+	wait "$FIO_LOOP_PID"
+	FIO_LOOP_PID=
+	[ ! -e "$WORK/fio.fail" ] ||
+		fail "fio pass $(cat "$WORK/fio.fail") failed: $(grep -E 'err=|verify:|error' "$WORK/fio.log" | tail -n 3)"
+	FIO_PASSES=$(cat "$WORK/fio.last" 2>/dev/null || echo 0)
+	[ "$FIO_PASSES" -gt 0 ] || fail "no fio pass completed"
+}
+
+# fio_readback: the full read-back at the end: the last pass's blocks verified once more
+# (fio --verify_only), then the whole export copied out with nbdcopy and compared with the
+# target's backing file: what the initiator reads is what the target stored.
+fio_readback() {
+	fio_pass "$FIO_PASSES" --verify_only >>"$WORK/fio.log" 2>&1 ||
+		fail "read-back of pass $FIO_PASSES failed verification"
+	timeout 120 nbdcopy "$(uri)" "$WORK/readback.img" || fail "nbdcopy read-back"
+	cmp "$WORK/readback.img" "$WORK/lun1.img" || fail "read-back differs from the backing file"
+	rm -f "$WORK/readback.img"
+}
+
+# status_field LINE KEY: the value after KEY on the status line starting with LINE.
+status_field() {
+	ctl_status 2>/dev/null | awk -v l="$1" -v k="$2" \
+		'$1 == l { for (i = 2; i < NF; i++) if ($i == k) { print $(i + 1); exit } }'
+}
+
+# wait_state STATE SECS: poll the status until the connection state is STATE; prints the
+# milliseconds it took; returns 1 on timeout.
+wait_state() {
+	_t0=$(date +%s%3N)
+	_end=$((_t0 + $2 * 1000))
+	while :; do
+		[ "$(status_field connection state)" = "$1" ] && break
+		[ "$(date +%s%3N)" -lt "$_end" ] || return 1
+		sleep 0.1
+	done
+	echo $(( $(date +%s%3N) - _t0 ))
+}
+
+# tripwire_check: ballastd ran under the tripwire (TRIPWIRE_MODE=fail): nothing was allocated
+# or mapped while armed. Call after stop_ballastd.
+tripwire_check() {
+	_sum=$(grep "^tripwire:" "$WORK/ballastd.log") || fail "no tripwire summary (not preloaded?)"
+	log "$_sum"
+	echo "$_sum" | grep -q "mode=fail" || fail "tripwire not in fail mode: $_sum"
+	echo "$_sum" | grep -q "armed_allocs=0 " || fail "allocations while armed: $_sum"
+	echo "$_sum" | grep -q "armed_mmaps=0 " || fail "mappings while armed: $_sum"
+	echo "$_sum" | grep -q "armed_fails=0 " || fail "failed allocations while armed: $_sum"
+}

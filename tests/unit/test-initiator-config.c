@@ -75,6 +75,22 @@ test_keys(void)
 	CU_ASSERT_EQUAL(c.max_io, 256u << 10);
 	CU_ASSERT_EQUAL(initiator_config_set(&c, "node.startup", "automatic", msg, sizeof(msg)),
 			0); /* accepted, no effect */
+	/* recovery (issue 6) */
+	CU_ASSERT_EQUAL(c.cmd_timeout, 30);
+	CU_ASSERT_EQUAL(c.reopen_max, 0);
+	CU_ASSERT_EQUAL(initiator_config_set(&c, "node.session.timeo.cmd_timeout", "7", msg,
+					     sizeof(msg)),
+			0);
+	CU_ASSERT_EQUAL(c.cmd_timeout, 7);
+	CU_ASSERT_EQUAL(initiator_config_set(&c, "node.session.reopen_max", "5", msg, sizeof(msg)),
+			0);
+	CU_ASSERT_EQUAL(c.reopen_max, 5);
+	CU_ASSERT_EQUAL(initiator_config_set(&c, "node.session.timeo.replacement_timeout", "-1",
+					     msg, sizeof(msg)),
+			0);
+	CU_ASSERT_EQUAL(c.replacement_timeout, -1);
+	CU_ASSERT_EQUAL(initiator_config_set(&c, "node.session.reopen_max", "-1", msg, sizeof(msg)),
+			-ERANGE);
 	/* errors */
 	CU_ASSERT_EQUAL(initiator_config_set(&c, "node.bogus", "1", msg, sizeof(msg)), -ENOENT);
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "unknown key"));
@@ -140,6 +156,9 @@ test_sample_config(void)
 	CU_ASSERT_EQUAL(initiator_config_load(&c, path, false, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(c.cmds_max, d.cmds_max);
 	CU_ASSERT_EQUAL(c.queue_depth, d.queue_depth);
+	CU_ASSERT_EQUAL(c.replacement_timeout, d.replacement_timeout);
+	CU_ASSERT_EQUAL(c.cmd_timeout, d.cmd_timeout);
+	CU_ASSERT_EQUAL(c.reopen_max, d.reopen_max);
 	CU_ASSERT_EQUAL(c.max_io, d.max_io);
 	CU_ASSERT_EQUAL(c.rx_buf_size, d.rx_buf_size);
 
