@@ -174,6 +174,34 @@ scan_cmd(struct initiator_sync *s, uint64_t lun, const uint8_t *cdb, size_t cdb_
 	return -EIO;
 }
 
+/*
+ * The caching mode page: MODE SENSE (10), falling back to (6) (SPC-5 allows either to be
+ * unimplemented). A LU that answers neither is assumed to have a volatile write cache and no
+ * FUA support (WCE=1, DPOFUA=0), the setting that never loses a FUA write: FUA is then not
+ * advertised and clients flush.
+ */
+static void
+scan_caching(struct initiator_sync *s, uint64_t lunno, struct initiator_lun *l)
+{
+	uint8_t cdb[INITIATOR_SCSI_CDB_MAX], buf[255];
+	struct initiator_sense sense;
+	uint32_t got;
+	int n;
+
+	l->info.wce = true;
+	l->info.dpofua = false;
+	for (int ten = 1; ten >= 0; ten--) {
+		n = initiator_scsi_cdb_mode_sense(cdb, ten, INITIATOR_SCSI_MODE_PAGE_CACHING,
+						  sizeof(buf));
+		if (scan_cmd(s, lunno, cdb, (size_t)n, buf, sizeof(buf), &got, &sense) == 0 &&
+		    initiator_scsi_parse_mode_caching(buf, MIN(got, (uint32_t)sizeof(buf)), ten,
+						      &l->info) == 0)
+			break;
+	}
+	l->send_fua = l->info.dpofua;
+	l->accept_fua = l->info.dpofua || !l->info.wce;
+}
+
 static int
 scan_one(struct initiator_sync *s, uint64_t lunno, uint32_t max_io, struct initiator_lun *l,
 	 char *msg, size_t msg_size)
@@ -220,6 +248,7 @@ scan_one(struct initiator_sync *s, uint64_t lunno, uint32_t max_io, struct initi
 		if (scan_cmd(s, lunno, cdb, (size_t)n, buf, 64, &got, &sense) == 0)
 			initiator_scsi_parse_vpd_b2(buf, got, &l->info);
 	}
+	scan_caching(s, lunno, l);
 	n = initiator_scsi_cdb_read_capacity16(cdb, 32);
 	r = scan_cmd(s, lunno, cdb, (size_t)n, buf, 32, &got, &sense);
 	if (r || initiator_scsi_parse_read_capacity16(buf, got, &l->info)) {

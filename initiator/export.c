@@ -32,6 +32,7 @@ struct listener {
 	int kernel_index;
 	uint16_t gen;
 	bool armed;
+	bool swap; /* KERNEL: /dev/nbdN (or a partition of it) is an active swap area */
 };
 
 struct client {
@@ -288,8 +289,11 @@ initiator_export_new(const struct initiator_export_config *ec, struct initiator_
 		x->max_payload = cfg->max_io;
 		/* one session serves every connection and SYNCHRONIZE CACHE covers the whole LU:
 		 * a flush on any connection covers writes completed on all of them */
-		x->flags = INITIATOR_NBD_EXPORT_FLUSH | INITIATOR_NBD_EXPORT_FUA |
-			   INITIATOR_NBD_EXPORT_WRITE_ZEROES | INITIATOR_NBD_EXPORT_MULTI_CONN;
+		x->flags = INITIATOR_NBD_EXPORT_FLUSH | INITIATOR_NBD_EXPORT_WRITE_ZEROES |
+			   INITIATOR_NBD_EXPORT_MULTI_CONN;
+		/* FUA only where the LU honours it (DPOFUA) or has no write cache to bypass */
+		if (lun->accept_fua)
+			x->flags |= INITIATOR_NBD_EXPORT_FUA;
 		if (lun->can_unmap)
 			x->flags |= INITIATOR_NBD_EXPORT_TRIM;
 		if (lun->info.read_only)
@@ -799,10 +803,14 @@ initiator_export_format(const struct initiator_export *e, char *buf, size_t len)
 	for (size_t i = 0; i < e->nlisteners && off < len; i++) {
 		const struct listener *l = &e->listeners[i];
 		const struct initiator_nbd_export *x = &e->exports[l->default_export];
+		char sw[32] = "";
+		if (l->kind == INITIATOR_NBD_KERNEL)
+			snprintf(sw, sizeof(sw), l->swap ? " swap yes /dev/nbd%d" : " swap no",
+				 l->kernel_index);
 		off += (size_t)snprintf(buf + off, len - off,
-					"export %s lun %s size %llu block %u max_io %u\n", l->where,
-					x->name, (unsigned long long)x->size, x->min_block,
-					x->max_payload);
+					"export %s lun %s size %llu block %u max_io %u%s\n",
+					l->where, x->name, (unsigned long long)x->size,
+					x->min_block, x->max_payload, sw);
 	}
 	if (off < len)
 		off += (size_t)snprintf(buf + off, len - off,
@@ -810,4 +818,56 @@ initiator_export_format(const struct initiator_export *e, char *buf, size_t len)
 					e->connected, (unsigned long long)e->accepted,
 					(unsigned long long)e->refused, e->stalled);
 	return (int)off;
+}
+
+/* Is the swap area named at p (up to end) /dev/nbd<index> or one of its partitions? */
+static bool
+swap_name_is_nbd(const char *p, const char *end, int index)
+{
+	char dev[32];
+	int n = snprintf(dev, sizeof(dev), "/dev/nbd%d", index);
+	if (n <= 0 || end - p < n || memcmp(p, dev, (size_t)n) != 0)
+		return false;
+	p += n;
+	if (p == end || *p == ' ' || *p == '\t')
+		return true;
+	/* partitions: /dev/nbd0p1 */
+	if (*p++ != 'p' || p == end || *p < '0' || *p > '9')
+		return false;
+	while (p < end && *p >= '0' && *p <= '9')
+		p++;
+	return p == end || *p == ' ' || *p == '\t';
+}
+
+int
+initiator_export_swap_update(struct initiator_export *e, const char *swaps, size_t len)
+{
+	int nswap = 0;
+	for (size_t i = 0; i < e->nlisteners; i++) {
+		struct listener *l = &e->listeners[i];
+		if (l->kind != INITIATOR_NBD_KERNEL || l->kernel_index < 0)
+			continue;
+		bool on = false;
+		/* proc_swaps_show(): a header line, then the path as the first field */
+		const char *end = swaps + len;
+		for (const char *line = swaps; line < end && !on;) {
+			const char *nl = memchr(line, '\n', (size_t)(end - line));
+			const char *le = nl ? nl : end;
+			on = swap_name_is_nbd(line, le, l->kernel_index);
+			line = nl ? nl + 1 : end;
+		}
+		if (on != l->swap) {
+			l->swap = on;
+			if (on)
+				log_warn("/dev/nbd%d (lun %s) is now SWAP: swapping through a userspace "
+					 "NBD server can deadlock under memory pressure (sockets "
+					 "cannot reach the kernel's memalloc reserves); use the kernel "
+					 "iSCSI initiator for swap (see doc/oom-safety.md)",
+					 l->kernel_index, e->exports[l->default_export].name);
+			else
+				log_notice("/dev/nbd%d is no longer swap", l->kernel_index);
+		}
+		nswap += on;
+	}
+	return nswap;
 }

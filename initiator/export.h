@@ -66,7 +66,18 @@ void initiator_export_stop(struct initiator_export *e);
 /* Close listeners, unlink sockets, disconnect kernel devices. Control plane. Accepts NULL. */
 void initiator_export_free(struct initiator_export *e);
 
-/* Render exports and clients as text lines into buf. */
+/*
+ * Swap watch: swaps holds the text of /proc/swaps (len bytes, read by the caller with
+ * open/read into its own buffer). Marks each kernel nbd device we attached that is, or has a
+ * partition that is, an active swap area, logs a warning when one becomes swap (and a notice
+ * when it stops): once per change. Returns how many of our devices are swap now. Other exports
+ * (unix, tcp) are not tracked: what a client maps them onto cannot be known. Control plane,
+ * owner thread, no allocation, does not block.
+ */
+int initiator_export_swap_update(struct initiator_export *e, const char *swaps, size_t len);
+
+/* Render exports and clients as text lines ("... swap yes /dev/nbdN" on swapped kernel
+ * devices) into buf. */
 int initiator_export_format(const struct initiator_export *e, char *buf, size_t len);
 
 #endif

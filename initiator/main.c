@@ -9,6 +9,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -366,6 +367,15 @@ struct daemon {
 	size_t nluns;
 };
 
+/* How NBD FUA is served on lun (see struct initiator_lun). */
+static const char *
+fua_mode(const struct initiator_lun *lun)
+{
+	if (lun->send_fua)
+		return "native";
+	return lun->accept_fua ? "dropped-no-cache" : "off-use-flush";
+}
+
 static int
 control_answer(void *ctx, const char *cmd, char *buf, size_t len)
 {
@@ -379,11 +389,12 @@ control_answer(void *ctx, const char *cmd, char *buf, size_t len)
 		const struct initiator_lun_info *li = &d->luns[i].info;
 		off += (size_t)snprintf(buf + off, len - off,
 					"lun %llu blocks %llu block_size %u vendor %s product %s "
-					"wwn %s max_transfer %u unmap %s\n",
+					"wwn %s max_transfer %u unmap %s wce %d dpofua %d fua %s\n",
 					(unsigned long long)li->lun, (unsigned long long)li->nblocks,
 					li->block_size, li->vendor, li->product,
 					li->wwn[0] ? li->wwn : "-", li->max_transfer,
-					d->luns[i].can_unmap ? "yes" : "no");
+					d->luns[i].can_unmap ? "yes" : "no", li->wce, li->dpofua,
+					fua_mode(&d->luns[i]));
 	}
 	if (off < len)
 		off += (size_t)initiator_session_format(d->sess, buf + off, len - off);
@@ -410,6 +421,33 @@ now_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Swap watch (control plane, from the main loop every few seconds): /proc/swaps into a stack
+ * buffer with open/read (no stdio: nothing may allocate after ready), matched against our
+ * kernel nbd devices by initiator_export_swap_update(), which warns once per change.
+ */
+#define SWAP_CHECK_MS 3000
+
+static void
+swap_check(struct initiator_export *exp)
+{
+	char buf[8192];
+	size_t len = 0;
+	int fd = open("/proc/swaps", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	while (len < sizeof(buf)) {
+		ssize_t n = read(fd, buf + len, sizeof(buf) - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	initiator_export_swap_update(exp, buf, len);
 }
 
 static void
@@ -539,12 +577,13 @@ run_daemon(struct initiator_config *cfg)
 	for (int i = 0; i < nl; i++) {
 		const struct initiator_lun_info *li = &luns[i].info;
 		log_info("lun %llu: %s %s, %llu blocks of %u bytes (%llu MiB), wwn %s, "
-			 "max transfer %u blocks, unmap %s",
+			 "max transfer %u blocks, unmap %s, wce %d dpofua %d (fua %s)%s",
 			 (unsigned long long)li->lun, li->vendor, li->product,
 			 (unsigned long long)li->nblocks, li->block_size,
 			 (unsigned long long)(li->nblocks * li->block_size >> 20),
 			 li->wwn[0] ? li->wwn : "-", li->max_transfer,
-			 luns[i].can_unmap ? "yes" : "no");
+			 luns[i].can_unmap ? "yes" : "no", li->wce, li->dpofua,
+			 fua_mode(&luns[i]), li->read_only ? ", write protected" : "");
 	}
 
 	/* reserves */
@@ -642,6 +681,8 @@ run_daemon(struct initiator_config *cfg)
 		   sc.max_io >> 10);
 
 	ret = 0;
+	swap_check(exp);
+	int64_t next_swap_check = now_ms() + SWAP_CHECK_MS;
 	while (!stop_requested) {
 		r = netreserve_ring_wait(ring, 200);
 		if (r < 0) {
@@ -654,6 +695,10 @@ run_daemon(struct initiator_config *cfg)
 		initiator_session_tick(sess);
 		initiator_session_run(sess);
 		initiator_export_run(exp);
+		if (now_ms() >= next_swap_check) {
+			swap_check(exp);
+			next_swap_check = now_ms() + SWAP_CHECK_MS;
+		}
 		if (initiator_session_dead(sess)) {
 			/* node.session.reopen_max relogins failed: what was held has failed */
 			initiator_session_run(sess);

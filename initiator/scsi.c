@@ -117,6 +117,23 @@ initiator_scsi_cdb_test_unit_ready(uint8_t *cdb)
 	return 6;
 }
 
+int
+initiator_scsi_cdb_mode_sense(uint8_t *cdb, bool ten, uint8_t page, uint16_t alloc_len)
+{
+	memset(cdb, 0, INITIATOR_SCSI_CDB_MAX);
+	/* SPC-5 6.14/6.15: DBD (byte 1 bit 3), PC 00b (current) and page code in byte 2 */
+	cdb[1] = 0x08;
+	cdb[2] = page & 0x3f;
+	if (ten) {
+		cdb[0] = INITIATOR_SCSI_MODE_SENSE_10;
+		put_be16(cdb + 7, alloc_len);
+		return 10;
+	}
+	cdb[0] = INITIATOR_SCSI_MODE_SENSE_6;
+	cdb[4] = (uint8_t)MIN(alloc_len, (uint16_t)255);
+	return 6;
+}
+
 void
 initiator_scsi_lun_encode(uint64_t lun, uint8_t out[8])
 {
@@ -297,6 +314,44 @@ initiator_scsi_parse_read_capacity16(const uint8_t *buf, size_t len,
 	info->lbpme = (buf[14] & 0x80) != 0;
 	info->lbprz = (buf[14] & 0x40) != 0;
 	return 0;
+}
+
+int
+initiator_scsi_parse_mode_caching(const uint8_t *buf, size_t len, bool ten,
+				  struct initiator_lun_info *info)
+{
+	/*
+	 * SPC-5 7.5.5: the mode parameter header is 8 bytes for MODE SENSE (10) (mode data length
+	 * in bytes 0-1, device-specific parameter in byte 3, block descriptor length in bytes 6-7)
+	 * and 4 bytes for (6) (length in byte 0, device-specific in byte 2, block descriptor
+	 * length in byte 3). The mode data length excludes its own field.
+	 */
+	size_t hdr = ten ? 8 : 4;
+	if (len < hdr)
+		return -EBADMSG;
+	size_t end = ten ? (size_t)get_be16(buf) + 2 : (size_t)buf[0] + 1;
+	uint8_t dsp = ten ? buf[3] : buf[2];
+	size_t bdlen = ten ? get_be16(buf + 6) : buf[3];
+	end = MIN(end, len);
+
+	for (size_t off = hdr + bdlen; off + 2 <= end;) {
+		const uint8_t *p = buf + off;
+		/* SPC-5 7.5.7: SPF (bit 6) selects the sub_page format, a 4-byte page header */
+		size_t plen = (p[0] & 0x40) ? (off + 4 <= end ? (size_t)get_be16(p + 2) + 4 : end)
+					    : (size_t)p[1] + 2;
+		if ((p[0] & 0x7f) == INITIATOR_SCSI_MODE_PAGE_CACHING) {
+			/* SBC-4 6.5.5: WCE is bit 2 of byte 2 of the caching page */
+			if (plen < 3 || off + 3 > end)
+				return -EBADMSG;
+			/* SBC-4 6.5.1: device-specific parameter: WP (bit 7), DPOFUA (bit 4) */
+			info->read_only = (dsp & 0x80) != 0;
+			info->dpofua = (dsp & 0x10) != 0;
+			info->wce = (p[2] & 0x04) != 0;
+			return 0;
+		}
+		off += plen;
+	}
+	return -EBADMSG;
 }
 
 void

@@ -15,6 +15,8 @@
 /* Operation codes. */
 #define INITIATOR_SCSI_TEST_UNIT_READY 0x00
 #define INITIATOR_SCSI_INQUIRY 0x12
+#define INITIATOR_SCSI_MODE_SENSE_6 0x1a
+#define INITIATOR_SCSI_MODE_SENSE_10 0x5a
 #define INITIATOR_SCSI_READ_10 0x28
 #define INITIATOR_SCSI_WRITE_10 0x2a
 #define INITIATOR_SCSI_SYNC_CACHE_10 0x35
@@ -43,6 +45,9 @@
 #define INITIATOR_SENSE_ILLEGAL_REQUEST 0x5
 #define INITIATOR_SENSE_UNIT_ATTENTION 0x6
 #define INITIATOR_SENSE_ABORTED_COMMAND 0xb
+
+/* Mode page codes. */
+#define INITIATOR_SCSI_MODE_PAGE_CACHING 0x08
 
 /* Peripheral device type of a direct-access block device (the only kind we export). */
 #define INITIATOR_SCSI_TYPE_DISK 0x00
@@ -80,7 +85,10 @@ struct initiator_lun_info {
 	/* VPD 0xB2 */
 	bool lbpu;                  /* UNMAP supported */
 	bool lbpws;                 /* WRITE SAME (16) with UNMAP supported */
-	bool read_only;             /* MODE SENSE WP (not probed yet: always false) */
+	/* MODE SENSE (caching page); when the LU does not answer: wce true, dpofua false */
+	bool read_only;             /* WP: write protected */
+	bool dpofua;                /* DPOFUA: the LU honours the FUA bit in WRITE */
+	bool wce;                   /* WCE: volatile write cache enabled */
 };
 
 /*
@@ -95,6 +103,11 @@ int initiator_scsi_cdb_report_luns(uint8_t *cdb, uint32_t alloc_len);
 int initiator_scsi_cdb_inquiry(uint8_t *cdb, bool evpd, uint8_t page, uint16_t alloc_len);
 int initiator_scsi_cdb_read_capacity16(uint8_t *cdb, uint32_t alloc_len);
 int initiator_scsi_cdb_test_unit_ready(uint8_t *cdb);
+/*
+ * MODE SENSE (10) when ten, else MODE SENSE (6), for the current values of page, with block
+ * descriptors disabled (DBD). alloc_len is capped at 255 for the 6-byte form.
+ */
+int initiator_scsi_cdb_mode_sense(uint8_t *cdb, bool ten, uint8_t page, uint16_t alloc_len);
 
 /*
  * UNMAP parameter list with one block descriptor (INITIATOR_SCSI_UNMAP_PARAM_LEN bytes at
@@ -126,6 +139,15 @@ bool initiator_scsi_vpd_supported(const uint8_t *buf, size_t len, uint8_t page);
 /* READ CAPACITY (16) data into info (nblocks, block sizes, LBPME/LBPRZ). 0 or -EBADMSG. */
 int initiator_scsi_parse_read_capacity16(const uint8_t *buf, size_t len,
 					 struct initiator_lun_info *info);
+
+/*
+ * MODE SENSE data (len bytes at buf, from the 10-byte command when ten, else the 6-byte one)
+ * holding the caching mode page: info->read_only (WP) and info->dpofua from the header's
+ * device-specific parameter, info->wce from the page. Returns 0, or -EBADMSG when the header
+ * is truncated or the caching page is absent or short; info is untouched then.
+ */
+int initiator_scsi_parse_mode_caching(const uint8_t *buf, size_t len, bool ten,
+				      struct initiator_lun_info *info);
 
 /* Decode fixed (0x70/0x71) or descriptor (0x72/0x73) format sense data. */
 void initiator_scsi_parse_sense(const uint8_t *buf, size_t len, struct initiator_sense *out);

@@ -548,8 +548,9 @@ build_cmd(struct initiator_session *s, struct initiator_task *t)
 		n = (uint32_t)MIN(nb, (uint64_t)lun->max_xfer_blocks);
 		t->chunk_len = n * bs;
 		t->data_off = (uint32_t)t->chunk_off;
+		/* the FUA bit only where the LU advertised DPOFUA (see initiator_lun) */
 		t->cdb_len = (uint8_t)initiator_scsi_cdb_rw(t->cdb, t->op == INITIATOR_OP_WRITE, lba,
-							    n, t->fua);
+							    n, t->fua && lun->send_fua);
 		t->edtl = t->chunk_len;
 		t->dir_read = t->op == INITIATOR_OP_READ;
 		t->dir_write = t->op == INITIATOR_OP_WRITE;
@@ -579,7 +580,8 @@ build_cmd(struct initiator_session *s, struct initiator_task *t)
 			n = (uint32_t)MIN(nb, (uint64_t)lun->max_xfer_blocks);
 			n = MIN(n, s->sc.max_io / bs);
 			memset(t->data, 0, (size_t)n * bs);
-			t->cdb_len = (uint8_t)initiator_scsi_cdb_rw(t->cdb, true, lba, n, t->fua);
+			t->cdb_len = (uint8_t)initiator_scsi_cdb_rw(t->cdb, true, lba, n,
+								    t->fua && lun->send_fua);
 			t->edtl = n * bs;
 		}
 		t->chunk_len = n * bs;

@@ -45,6 +45,12 @@ struct initiator_lun {
 	uint32_t max_ws_blocks;      /* per WRITE SAME */
 	bool can_unmap;
 	bool can_write_same;         /* cleared at run time if the LU refuses WRITE SAME */
+	/* FUA policy (from MODE SENSE, set at scan): send_fua puts the FUA bit in WRITE CDBs
+	 * (only when DPOFUA=1); accept_fua advertises NBD SEND_FUA: DPOFUA=1, or WCE=0 where
+	 * every write is durable already and the bit is dropped. With DPOFUA=0 and WCE=1 FUA is
+	 * not advertised and clients use FLUSH (SYNCHRONIZE CACHE). */
+	bool send_fua;
+	bool accept_fua;
 };
 
 /* Block operations a task carries. */

@@ -95,3 +95,55 @@ kt_wait_port() {
 kt_works() {
 	[ -x "$1" ] && "$1" --help >/dev/null 2>&1
 }
+
+# kt_bg_ready NAME CMD...: start a daemon that reports readiness on descriptor 3
+# (give it --ready-fd 3) in the background, output in $KT_TMP/NAME.log; wait up
+# to 20 s for its first ready line. KT_READY holds the lines it wrote,
+# KT_LAST_PID its PID; kt_cleanup kills it on exit.
+kt_bg_ready() {
+	name=$1
+	shift
+	: >"$KT_TMP/$name.ready"
+	kt_bg "$@" 3>"$KT_TMP/$name.ready" >"$KT_TMP/$name.log" 2>&1
+	i=0
+	until grep -q . "$KT_TMP/$name.ready"; do
+		kill -0 "$KT_LAST_PID" 2>/dev/null ||
+			{ sed 's/^/  /' "$KT_TMP/$name.log" >&2; kt_error "$name exited before it was ready"; }
+		[ $i -lt 200 ] || { sed 's/^/  /' "$KT_TMP/$name.log" >&2; kt_error "$name not ready after 20 s"; }
+		sleep 0.1
+		i=$((i + 1))
+	done
+	sleep 0.1
+	# shellcheck disable=SC2034 # for the caller
+	KT_READY=$(cat "$KT_TMP/$name.ready")
+}
+
+# kt_helper NAME: path of the guest helper tests/kernel/NAME (memhog, vmmon), built on
+# demand in the build directory.
+kt_helper() {
+	h=$top_builddir/tests/kernel/$1
+	# shellcheck disable=SC3013 # dash and busybox have -nt
+	if [ ! -x "$h" ] || [ "$KT_DIR/$1.c" -nt "$h" ]; then
+		${MAKE:-make} -C "$top_builddir" "tests/kernel/$1" >&2 || kt_error "cannot build tests/kernel/$1"
+	fi
+	echo "$h"
+}
+
+# kt_stacks CONSOLE_LOG: the kernel stacks vmmon printed at a wedge ("VMMON-STACK"), one line
+# per thread of the watched server: tid, name, state, then its top frames.
+kt_stacks() {
+	awk '/VMMON-STACK/ { if (t != "") print t; sub(/.*VMMON-STACK tid /, "");
+			t = "    " $1 " " $2 " " $4; n = 0; next }
+		t != "" && /^\[<[0-9a-f]+>\] / {
+			f = $2; sub(/\+0x.*/, "", f)
+			if (n < 10) { t = t " " f; n++ }
+			next }
+		t != "" { print t; t = "" }
+		END { if (t != "") print t }' "$1"
+}
+
+# kt_blocked CONSOLE_LOG: the tasks sysrq w found in D state (name*count).
+kt_blocked() {
+	sed -n 's/.*task:\([^ ]*\) *state:D.*/\1/p' "$1" | sort | uniq -c |
+		awk '{ printf "%s%s%s", s, $2, ($1 > 1 ? "*" $1 : ""); s = " " }'
+}

@@ -19,14 +19,24 @@ tests_kernel_vmrelay_SOURCES = tests/kernel/vmrelay.c
 
 .PHONY: check-kernel
 check-kernel:
-	$(MAKE) $(AM_MAKEFLAGS) tests/kernel/vmrelay
+	$(MAKE) $(AM_MAKEFLAGS) tests/kernel/vmrelay tests/kernel/memhog tests/kernel/vmmon
 	-$(MAKE) $(AM_MAKEFLAGS) ballastd ballast-targetd ballastadm
 	@if test "$$(id -u)" = 0; then bash $(srcdir)/tests/kernel/build.sh; fi
 	$(MAKE) $(AM_MAKEFLAGS) check-TESTS TESTS='$(KERNEL_TESTS)' \
-		check_PROGRAMS=tests/kernel/vmrelay check_LTLIBRARIES= \
+		check_PROGRAMS="tests/kernel/vmrelay tests/kernel/memhog tests/kernel/vmmon" check_LTLIBRARIES= \
 		TEST_SUITE_LOG=tests/kernel/test-suite.log
 
 # ublk export (initiator/ublk.c) against the real ublk driver, built out of tree into the cache
 # by ublk-build-module.sh; the guest runs tests/support/ublk-memserver (built on demand).
 KERNEL_TESTS += tests/kernel/ublk-memserver.sh
 EXTRA_DIST += tests/kernel/ublk-build-module.sh
+
+# Memory pressure, swap and a second target (doc/oom-safety.md): nbd-client against ballastd's
+# NBD sockets, writeback through ballastd under a memory hog (qemu-nbd over libiscsi as the
+# anchor), swap over ballastd characterized beside nbdkit, ballastd against the LIO target.
+# memhog and vmmon are guest helpers (a hog; an mlocked monitor that also ends a wedged guest).
+KERNEL_TESTS += tests/kernel/nbd-client-ballastd.sh tests/kernel/writeback-pressure.sh \
+	tests/kernel/swap-nbd.sh tests/kernel/ballastd-lio.sh
+check_PROGRAMS += tests/kernel/memhog tests/kernel/vmmon
+tests_kernel_memhog_SOURCES = tests/kernel/memhog.c
+tests_kernel_vmmon_SOURCES = tests/kernel/vmmon.c

@@ -152,7 +152,93 @@ test_sense(void)
 	CU_ASSERT_FALSE(s.valid);
 }
 
+static void
+test_mode_sense_cdb(void)
+{
+	uint8_t cdb[16];
+	CU_ASSERT_EQUAL(initiator_scsi_cdb_mode_sense(cdb, true, 0x08, 0x1234), 10);
+	CU_ASSERT_EQUAL(cdb[0], INITIATOR_SCSI_MODE_SENSE_10);
+	CU_ASSERT_EQUAL(cdb[1], 0x08); /* DBD */
+	CU_ASSERT_EQUAL(cdb[2], 0x08); /* PC current, caching page */
+	CU_ASSERT_EQUAL(cdb[7], 0x12);
+	CU_ASSERT_EQUAL(cdb[8], 0x34);
+	CU_ASSERT_EQUAL(initiator_scsi_cdb_mode_sense(cdb, false, 0x08, 0x1234), 6);
+	CU_ASSERT_EQUAL(cdb[0], INITIATOR_SCSI_MODE_SENSE_6);
+	CU_ASSERT_EQUAL(cdb[1], 0x08);
+	CU_ASSERT_EQUAL(cdb[2], 0x08);
+	CU_ASSERT_EQUAL(cdb[4], 255); /* capped: one byte of allocation length */
+}
+
+static void
+test_mode_caching(void)
+{
+	struct initiator_lun_info li;
+
+	/* MODE SENSE (10), DPOFUA set, no block descriptors, caching page with WCE */
+	uint8_t m10[28] = { 0, 26, 0, 0x10, 0, 0, 0, 0, 0x08, 0x12, 0x04 };
+	memset(&li, 0, sizeof(li));
+	CU_ASSERT_EQUAL(initiator_scsi_parse_mode_caching(m10, sizeof(m10), true, &li), 0);
+	CU_ASSERT_TRUE(li.dpofua);
+	CU_ASSERT_TRUE(li.wce);
+	CU_ASSERT_FALSE(li.read_only);
+
+	/* MODE SENSE (10), WP, DPOFUA clear, WCE clear, an 8-byte block descriptor first */
+	uint8_t m10b[36] = { 0, 34, 0, 0x80, 0, 0, 0, 8, 0, 0, 0x10, 0, 0, 0, 2, 0,
+			     0x88 /* PS bit set */, 0x12, 0x00 };
+	memset(&li, 0xff, sizeof(li));
+	CU_ASSERT_EQUAL(initiator_scsi_parse_mode_caching(m10b, sizeof(m10b), true, &li), 0);
+	CU_ASSERT_FALSE(li.dpofua);
+	CU_ASSERT_FALSE(li.wce);
+	CU_ASSERT_TRUE(li.read_only);
+
+	/* MODE SENSE (6): header byte 2 is the device-specific parameter; the caching page
+	 * follows another page (control, 0x0a) */
+	uint8_t m6[4 + 12 + 20] = { 35, 0, 0x00, 0, 0x0a, 0x0a, 0x02, 0x10 };
+	m6[16] = 0x08;
+	m6[17] = 0x12;
+	m6[18] = 0x04;
+	memset(&li, 0, sizeof(li));
+	CU_ASSERT_EQUAL(initiator_scsi_parse_mode_caching(m6, sizeof(m6), false, &li), 0);
+	CU_ASSERT_FALSE(li.dpofua);
+	CU_ASSERT_TRUE(li.wce);
+	m6[2] = 0x10;
+	CU_ASSERT_EQUAL(initiator_scsi_parse_mode_caching(m6, sizeof(m6), false, &li), 0);
+	CU_ASSERT_TRUE(li.dpofua);
+	/* the same bytes read as (10) put DPOFUA elsewhere: byte 3, which is 0 here */
+	uint8_t m10c[28] = { 0, 26, 0x10, 0x00, 0, 0, 0, 0, 0x08, 0x12, 0x00 };
+	CU_ASSERT_EQUAL(initiator_scsi_parse_mode_caching(m10c, sizeof(m10c), true, &li), 0);
+	CU_ASSERT_FALSE(li.dpofua);
+
+	/* no caching page, truncated data, a mode data length that hides the page: refused and
+	 * info untouched */
+	uint8_t nocache[16] = { 0, 14, 0, 0x10, 0, 0, 0, 0, 0x0a, 0x06 };
+	memset(&li, 0, sizeof(li));
+	li.wce = true;
+	CU_ASSERT_EQUAL(initiator_scsi_parse_mode_caching(nocache, sizeof(nocache), true, &li),
+			-EBADMSG);
+	CU_ASSERT_FALSE(li.dpofua);
+	CU_ASSERT_TRUE(li.wce);
+	CU_ASSERT_EQUAL(initiator_scsi_parse_mode_caching(m10, 5, true, &li), -EBADMSG);
+	CU_ASSERT_EQUAL(initiator_scsi_parse_mode_caching(m10, 3, false, &li), -EBADMSG);
+	CU_ASSERT_EQUAL(initiator_scsi_parse_mode_caching(m10, 9, true, &li), -EBADMSG);
+	uint8_t shortlen[28] = { 0, 6, 0, 0x10, 0, 0, 0, 0, 0x08, 0x12, 0x04 };
+	CU_ASSERT_EQUAL(initiator_scsi_parse_mode_caching(shortlen, sizeof(shortlen), true, &li),
+			-EBADMSG);
+	CU_ASSERT_FALSE(li.dpofua);
+	/* a block descriptor length past the data */
+	uint8_t bigbd[16] = { 0, 14, 0, 0x10, 0, 0, 0x01, 0x00, 0x08, 0x12, 0x04 };
+	CU_ASSERT_EQUAL(initiator_scsi_parse_mode_caching(bigbd, sizeof(bigbd), true, &li),
+			-EBADMSG);
+	/* a zero-length page before the caching page does not loop */
+	uint8_t zero[20] = { 0, 18, 0, 0x10, 0, 0, 0, 0, 0x00, 0x00, 0x08, 0x12, 0x04 };
+	CU_ASSERT_EQUAL(initiator_scsi_parse_mode_caching(zero, sizeof(zero), true, &li), 0);
+	CU_ASSERT_TRUE(li.wce);
+	CU_ASSERT_TRUE(li.dpofua);
+}
+
 static const struct unit_test scsi_tests[] = {
+	{ "mode sense cdb", test_mode_sense_cdb },
+	{ "mode caching page", test_mode_caching },
 	{ "read/write cdb", test_rw_cdb },
 	{ "other cdbs", test_other_cdbs },
 	{ "lun encoding", test_lun },
