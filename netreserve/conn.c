@@ -2,6 +2,13 @@
  * netreserve connections: socket options, multishot recv over a per-connection provided
  * buffer ring with ENOBUFS backpressure, gathered in-order sends, and a close that waits for
  * the kernel to hand everything back. Datapath: no allocation anywhere in this file.
+ *
+ * Memory pressure is not a dead peer: when the kernel cannot charge a socket buffer (a memory
+ * cgroup at its limit, e.g. a neighbour stuck there with the OOM killer disabled), sendmsg
+ * fails with -ENOBUFS (AF_UNIX) or -ENOMEM, and a recv may end the same way. Those results
+ * keep the request at the head of the queue and retry it from a per-connection timer
+ * (IORING_OP_TIMEOUT, backing off 1 ms .. 100 ms), so nothing spins and nothing allocates.
+ * A POLLOUT would not do: the socket is writable all along, it is the charge that fails.
  */
 #include <config.h>
 
@@ -80,7 +87,7 @@ netreserve_sock_prepare(int fd, const struct netreserve_config *cfg, int *reserv
 	return first;
 }
 
-/* ---- receive ----------------------------------------------------------------------------- */
+/* ---- memory-pressure retry --------------------------------------------------------------- */
 
 static void conn_close_check(struct netreserve_conn *c);
 
@@ -89,6 +96,54 @@ conn_ud(const struct netreserve_conn *c, unsigned int kind)
 {
 	return netreserve_ud(kind, c->slot, c->gen, 0);
 }
+
+/* Results that mean "the kernel is short of memory right now", not "the peer is gone". */
+static inline bool
+nomem_err(int res)
+{
+	return res == -ENOBUFS || res == -ENOMEM || res == -EAGAIN;
+}
+
+static uint32_t
+backoff(uint32_t *ms)
+{
+	*ms = *ms ? MIN(*ms * 2, NR_RETRY_MAX_MS) : NR_RETRY_MIN_MS;
+	return *ms;
+}
+
+/*
+ * Arms the retry timer (unless it is already running: both directions share it) for the next
+ * step of *ms. Returns 0 or -EBUSY (no SQE).
+ */
+static int
+retry_arm(struct netreserve_conn *c, uint32_t *ms)
+{
+	uint32_t delay = backoff(ms);
+
+	if (c->retry_pending)
+		return 0;
+	struct io_uring_sqe *sqe = nr_ring_sqe(c->ring, conn_ud(c, NR_KIND_RETRY));
+	if (!sqe)
+		return -EBUSY;
+	/* the kernel reads the timespec when it takes the SQE: it lives in the slot */
+	c->retry_ts.tv_sec = delay / 1000;
+	c->retry_ts.tv_nsec = (long long)(delay % 1000) * 1000000;
+	io_uring_prep_timeout(sqe, &c->retry_ts, 0, 0);  /* count 0: a pure timer */
+	io_uring_sqe_set_data64(sqe, conn_ud(c, NR_KIND_RETRY));
+	c->retry_pending = true;
+	return 0;
+}
+
+/* Unit-test hook (ring->test_fail_*): turns sqe into a NOP completing with test_fail_err. */
+static void
+inject_failure(struct netreserve_ring *r, struct io_uring_sqe *sqe)
+{
+	io_uring_prep_nop(sqe);
+	sqe->rw_flags = NR_NOP_INJECT_RESULT;
+	sqe->len = (uint32_t)r->test_fail_err;
+}
+
+/* ---- receive ----------------------------------------------------------------------------- */
 
 static void
 rx_recycle(struct netreserve_conn *c, uint16_t bid)
@@ -105,11 +160,17 @@ rx_arm(struct netreserve_conn *c)
 	struct io_uring_sqe *sqe = nr_ring_sqe(c->ring, conn_ud(c, NR_KIND_RECV));
 	if (!sqe)
 		return -EBUSY;
-	io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
-	sqe->flags |= IOSQE_BUFFER_SELECT;
-	sqe->buf_group = (uint16_t)c->slot;
+	if (unlikely(c->ring->test_fail_rx)) {
+		c->ring->test_fail_rx--;
+		inject_failure(c->ring, sqe);
+	} else {
+		io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+		sqe->flags |= IOSQE_BUFFER_SELECT;
+		sqe->buf_group = (uint16_t)c->slot;
+	}
 	io_uring_sqe_set_data64(sqe, conn_ud(c, NR_KIND_RECV));
 	c->rx_armed = true;
+	c->rx_got = false;
 	return 0;
 }
 
@@ -120,7 +181,8 @@ rx_arm(struct netreserve_conn *c)
 static void
 rx_maybe_rearm(struct netreserve_conn *c)
 {
-	if (c->state != NR_CONN_OPEN || c->rx_armed || c->rx_paused || c->rx_eof || c->held_n)
+	if (c->state != NR_CONN_OPEN || c->rx_armed || c->rx_paused || c->rx_eof || c->held_n ||
+	    c->rx_nomem_wait)
 		return;
 	if (rx_arm(c) < 0) {
 		netreserve_conn_close(c, -EBUSY);
@@ -220,6 +282,8 @@ rx_cqe(struct netreserve_conn *c, const struct io_uring_cqe *cqe)
 		assert(cqe->flags & IORING_CQE_F_BUFFER);
 		uint16_t bid = (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
 		uint32_t len = (uint32_t)cqe->res;
+		c->rx_got = true;
+		c->rx_retry_ms = 0;
 		c->st->rx_bytes += len;
 		c->st->rx_chunks++;
 		r->st->rx_bytes += len;
@@ -241,11 +305,22 @@ rx_cqe(struct netreserve_conn *c, const struct io_uring_cqe *cqe)
 			if (!c->held_n)
 				netreserve_conn_close(c, 0);
 		}
-	} else if (cqe->res == -ENOBUFS) {
+	} else if (cqe->res == -ENOBUFS && c->rx_got) {
 		/* the buffer ring ran empty: the data stays in the socket (backpressure) */
 		c->st->rx_enobufs++;
 		r->st->rx_enobufs++;
 		c->rx_enobufs_seen = true;
+	} else if (nomem_err(cqe->res) && c->state == NR_CONN_OPEN) {
+		/*
+		 * Short of memory, not an empty buffer ring: the recv was armed with every
+		 * buffer in the ring (held_n was 0) and none was used. Re-arming at once would
+		 * spin; re-arm from the retry timer instead.
+		 */
+		NR_CST_RX_NOMEM(c->st)++;
+		NR_RST_RX_NOMEM(r->st)++;
+		c->rx_nomem_wait = true;
+		if (retry_arm(c, &c->rx_retry_ms) < 0)
+			netreserve_conn_close(c, cqe->res);
 	} else if (cqe->res != -ECANCELED && c->state == NR_CONN_OPEN) {
 		netreserve_conn_close(c, cqe->res);
 	}
@@ -313,7 +388,7 @@ tx_kick(struct netreserve_conn *c)
 	size_t bytes = 0;
 	int n = 0;
 
-	if (c->tx_inflight || c->zc_notifs || !s || c->state != NR_CONN_OPEN)
+	if (c->tx_inflight || c->zc_notifs || c->tx_nomem_wait || !s || c->state != NR_CONN_OPEN)
 		return;
 	if (tx_use_zc(c, s)) {
 		const char *p = (const char *)s->iov[0].iov_base + s->cur_off;
@@ -357,7 +432,12 @@ tx_kick(struct netreserve_conn *c)
 	memset(&c->msg, 0, sizeof(c->msg));
 	c->msg.msg_iov = c->iov;
 	c->msg.msg_iovlen = (size_t)n;
-	io_uring_prep_sendmsg(sqe, c->fd, &c->msg, MSG_NOSIGNAL);
+	if (unlikely(c->ring->test_fail_tx)) {
+		c->ring->test_fail_tx--;
+		inject_failure(c->ring, sqe);
+	} else {
+		io_uring_prep_sendmsg(sqe, c->fd, &c->msg, MSG_NOSIGNAL);
+	}
 	io_uring_sqe_set_data64(sqe, conn_ud(c, NR_KIND_SEND));
 	c->tx_inflight = true;
 	c->tx_inflight_bytes = bytes;
@@ -442,6 +522,19 @@ tx_cqe(struct netreserve_conn *c, const struct io_uring_cqe *cqe, bool zc)
 		if (c->tx_head)
 			c->tx_head->zc_pending++;
 	}
+	if (nomem_err(cqe->res) && c->state == NR_CONN_OPEN) {
+		/*
+		 * The kernel could not charge the socket buffer (memcg at its limit): nothing
+		 * was sent, the peer is fine. The queue stays as it is (order kept) and is sent
+		 * again from the retry timer. A zero-copy head still waits for its notification.
+		 */
+		NR_CST_TX_NOMEM(c->st)++;
+		NR_RST_TX_NOMEM(r->st)++;
+		c->tx_nomem_wait = true;
+		if (retry_arm(c, &c->tx_retry_ms) < 0)
+			netreserve_conn_close(c, cqe->res);
+		goto out;
+	}
 	if (cqe->res <= 0) {
 		int err = cqe->res ? cqe->res : -EPIPE;
 		if (c->state == NR_CONN_OPEN) {
@@ -451,6 +544,7 @@ tx_cqe(struct netreserve_conn *c, const struct io_uring_cqe *cqe, bool zc)
 		}
 		goto out;
 	}
+	c->tx_retry_ms = 0;
 	c->st->tx_bytes += (uint64_t)cqe->res;
 	r->st->tx_bytes += (uint64_t)cqe->res;
 	if ((size_t)cqe->res < c->tx_inflight_bytes)
@@ -461,6 +555,25 @@ out:
 		tx_kick(c);
 	else
 		conn_close_check(c);
+}
+
+/* The retry timer fired (-ETIME), or was cancelled by a close (-ECANCELED). */
+static void
+retry_cqe(struct netreserve_conn *c)
+{
+	c->retry_pending = false;
+	if (c->state != NR_CONN_OPEN) {
+		conn_close_check(c);
+		return;
+	}
+	if (c->tx_nomem_wait) {
+		c->tx_nomem_wait = false;
+		tx_kick(c);
+	}
+	if (c->rx_nomem_wait) {
+		c->rx_nomem_wait = false;
+		rx_maybe_rearm(c);
+	}
 }
 
 int
@@ -553,12 +666,15 @@ netreserve_conn_attach(struct netreserve_ring *r, int fd, unsigned int flags,
 	c->ctx = ctx;
 	c->close_err = 0;
 	c->rx_armed = c->rx_paused = c->rx_eof = c->rx_draining = c->rx_enobufs_seen = false;
+	c->rx_got = c->rx_nomem_wait = c->tx_nomem_wait = c->retry_pending = false;
+	c->tx_retry_ms = c->rx_retry_ms = 0;
 	c->held_head = c->held_n = 0;
 	c->tx_head = c->tx_tail = NULL;
 	c->tx_n = 0;
 	c->tx_inflight = false;
 	c->zc_notifs = 0;
-	c->cancel_pending = c->close_nop_pending = c->close_nop_needed = false;
+	c->cancels_pending = 0;
+	c->close_nop_pending = c->close_nop_needed = false;
 	memset(c->st, 0, sizeof(*c->st));
 	c->st->gen = c->gen;
 	c->state = NR_CONN_OPEN;
@@ -599,7 +715,16 @@ netreserve_conn_close(struct netreserve_conn *c, int err)
 		if (sqe) {
 			io_uring_prep_cancel64(sqe, conn_ud(c, NR_KIND_RECV), 0);
 			io_uring_sqe_set_data64(sqe, conn_ud(c, NR_KIND_CANCEL));
-			c->cancel_pending = true;
+			c->cancels_pending++;
+		}
+	}
+	/* the retry timer would end by itself within 100 ms; cancelling just closes sooner */
+	if (c->retry_pending) {
+		struct io_uring_sqe *sqe = nr_ring_sqe(c->ring, conn_ud(c, NR_KIND_CANCEL));
+		if (sqe) {
+			io_uring_prep_cancel64(sqe, conn_ud(c, NR_KIND_RETRY), 0);
+			io_uring_sqe_set_data64(sqe, conn_ud(c, NR_KIND_CANCEL));
+			c->cancels_pending++;
 		}
 	}
 	/* on_close must come from the dispatch loop, never from inside this call */
@@ -614,7 +739,7 @@ conn_close_check(struct netreserve_conn *c)
 	struct netreserve_ring *r = c->ring;
 
 	if (c->state != NR_CONN_CLOSING || c->rx_armed || c->tx_inflight || c->zc_notifs ||
-	    c->cancel_pending || c->close_nop_pending)
+	    c->retry_pending || c->cancels_pending || c->close_nop_pending)
 		return;
 	if (c->close_nop_needed) {
 		struct io_uring_sqe *sqe = nr_ring_sqe(r, conn_ud(c, NR_KIND_CLOSE));
@@ -680,8 +805,12 @@ nr_conn_cqe(struct netreserve_ring *r, const struct io_uring_cqe *cqe)
 		tx_cqe(c, cqe, true);
 		break;
 	case NR_KIND_CANCEL:
-		c->cancel_pending = false;
+		if (c->cancels_pending)
+			c->cancels_pending--;
 		conn_close_check(c);
+		break;
+	case NR_KIND_RETRY:
+		retry_cqe(c);
 		break;
 	case NR_KIND_CLOSE:
 		c->close_nop_pending = false;

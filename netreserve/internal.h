@@ -25,7 +25,27 @@ enum {
 	NR_KIND_CANCEL = 4,
 	NR_KIND_CLOSE = 5,  /* NOP that finishes a close from the dispatch loop */
 	NR_KIND_WAKE = 6,   /* eventfd read */
+	NR_KIND_RETRY = 7,  /* a connection's memory-pressure retry timer (IORING_OP_TIMEOUT) */
 };
+
+/*
+ * Memory-pressure retry: a send (or recv arming) that fails with -ENOBUFS, -ENOMEM or -EAGAIN
+ * is retried after a timer backing off from NR_RETRY_MIN_MS to NR_RETRY_MAX_MS.
+ */
+#define NR_RETRY_MIN_MS 1u
+#define NR_RETRY_MAX_MS 100u
+
+/*
+ * Counters stats.h does not name yet: kept in its reserved words so that the layout of the
+ * stats page does not change (the owner of stats.h/stats.c can name them in place).
+ */
+#define NR_CST_TX_NOMEM(st) ((st)->reserved[0])  /* sends failed on memory, retried */
+#define NR_CST_RX_NOMEM(st) ((st)->reserved[1])  /* recvs ended on memory, re-armed later */
+#define NR_RST_TX_NOMEM(st) ((st)->reserved[0])
+#define NR_RST_RX_NOMEM(st) ((st)->reserved[1])
+
+/* IORING_NOP_INJECT_RESULT (Linux 6.10; sqe->nop_flags shares rw_flags): the test hook. */
+#define NR_NOP_INJECT_RESULT (1u << 0)
 
 /* Defaults of struct netreserve_config. */
 #define NR_DEF_RX_BUFS 16u
@@ -36,7 +56,8 @@ enum {
 #define NR_DEF_STACK (256u << 10)
 #define NR_PAGE 4096u
 /* CQEs one connection can have outstanding: recv (N_rx + final), send + zc notif, cancel,
- * close NOP, and one spare. */
+ * close NOP, and one spare. The retry timer only runs while no send is in flight, and its
+ * cancel while the close NOP is not yet issued, so they fit the same bound. */
 #define NR_CONN_CQES_EXTRA 6u
 
 enum { NR_CONN_FREE = 0, NR_CONN_OPEN = 1, NR_CONN_CLOSING = 2 };
@@ -67,6 +88,8 @@ struct netreserve_conn {
 	bool rx_eof;
 	bool rx_draining;
 	bool rx_enobufs_seen;     /* the last recv ended on ENOBUFS or a pause: count the re-arm */
+	bool rx_got;              /* data arrived since the recv was last armed */
+	bool rx_nomem_wait;       /* recv ended on memory pressure: re-arm at the retry timer */
 	struct nr_held *held;     /* ring of held chunks, capacity N_rx */
 	uint32_t held_head;
 	uint32_t held_n;
@@ -79,9 +102,15 @@ struct netreserve_conn {
 	size_t tx_inflight_bytes;
 	struct msghdr msg;
 	struct iovec *iov;        /* NETRESERVE_CONN_IOV entries */
+	bool tx_nomem_wait;       /* the head send failed on memory: resend at the retry timer */
+
+	/* memory-pressure retry timer, shared by both directions */
+	bool retry_pending;       /* the timeout SQE is the kernel's */
+	uint32_t tx_retry_ms, rx_retry_ms; /* current backoff per direction; 0 after a success */
+	struct __kernel_timespec retry_ts;  /* read by the kernel when it takes the SQE */
 
 	/* close */
-	bool cancel_pending;
+	uint8_t cancels_pending;  /* cancel SQEs in flight (recv, retry timer) */
 	bool close_nop_pending;
 	bool close_nop_needed;
 };
@@ -111,6 +140,14 @@ struct netreserve_ring {
 	size_t map_len;
 	bool uring_up;
 	bool close_retry;         /* a close found no SQE: nr_conn_retry_closes() from the loop */
+
+	/*
+	 * Unit-test hook, never set by the daemons: the next test_fail_tx plain send SQEs and
+	 * test_fail_rx recv armings are replaced by NOPs completing with test_fail_err
+	 * (NR_NOP_INJECT_RESULT), so that the error paths run on real CQEs.
+	 */
+	uint32_t test_fail_tx, test_fail_rx;
+	int test_fail_err;
 };
 
 /* Memory layout of a ring's single mapping; offsets from its start. */

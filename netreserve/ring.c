@@ -412,6 +412,7 @@ dispatch(struct netreserve_ring *r, const struct io_uring_cqe *cqe)
 	case NR_KIND_SENDZC:
 	case NR_KIND_CANCEL:
 	case NR_KIND_CLOSE:
+	case NR_KIND_RETRY:
 		nr_conn_cqe(r, cqe);
 		return;
 	case NR_KIND_WAKE:
