@@ -316,8 +316,8 @@ rx_cqe(struct netreserve_conn *c, const struct io_uring_cqe *cqe)
 		 * buffer in the ring (held_n was 0) and none was used. Re-arming at once would
 		 * spin; re-arm from the retry timer instead.
 		 */
-		NR_CST_RX_NOMEM(c->st)++;
-		NR_RST_RX_NOMEM(r->st)++;
+		c->st->rx_nomem++;
+		r->st->rx_nomem++;
 		c->rx_nomem_wait = true;
 		if (retry_arm(c, &c->rx_retry_ms) < 0)
 			netreserve_conn_close(c, cqe->res);
@@ -528,8 +528,8 @@ tx_cqe(struct netreserve_conn *c, const struct io_uring_cqe *cqe, bool zc)
 		 * was sent, the peer is fine. The queue stays as it is (order kept) and is sent
 		 * again from the retry timer. A zero-copy head still waits for its notification.
 		 */
-		NR_CST_TX_NOMEM(c->st)++;
-		NR_RST_TX_NOMEM(r->st)++;
+		c->st->tx_nomem++;
+		r->st->tx_nomem++;
 		c->tx_nomem_wait = true;
 		if (retry_arm(c, &c->tx_retry_ms) < 0)
 			netreserve_conn_close(c, cqe->res);

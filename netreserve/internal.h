@@ -35,15 +35,6 @@ enum {
 #define NR_RETRY_MIN_MS 1u
 #define NR_RETRY_MAX_MS 100u
 
-/*
- * Counters stats.h does not name yet: kept in its reserved words so that the layout of the
- * stats page does not change (the owner of stats.h/stats.c can name them in place).
- */
-#define NR_CST_TX_NOMEM(st) ((st)->reserved[0])  /* sends failed on memory, retried */
-#define NR_CST_RX_NOMEM(st) ((st)->reserved[1])  /* recvs ended on memory, re-armed later */
-#define NR_RST_TX_NOMEM(st) ((st)->reserved[0])
-#define NR_RST_RX_NOMEM(st) ((st)->reserved[1])
-
 /* IORING_NOP_INJECT_RESULT (Linux 6.10; sqe->nop_flags shares rw_flags): the test hook. */
 #define NR_NOP_INJECT_RESULT (1u << 0)
 

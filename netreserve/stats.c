@@ -31,6 +31,7 @@ static const struct field ring_fields[] = {
 	RF(sock_reserve_eopnotsupp), RF(sock_reserve_err), RF(sock_reserve_errno),
 	RF(sockopt_err), RF(sockopt_errno), RF(wakeups), RF(rx_bytes), RF(tx_bytes),
 	RF(rx_enobufs), RF(rx_rearm), RF(tx_errors), RF(zc_sends), RF(zc_copied),
+	RF(tx_nomem), RF(rx_nomem),
 };
 #undef RF
 
@@ -39,7 +40,7 @@ static const struct field conn_fields[] = {
 	CF(gen), CF(state), CF(rx_bytes), CF(rx_chunks), CF(rx_enobufs), CF(rx_rearm),
 	CF(rx_paused), CF(rx_held_max), CF(tx_bytes), CF(tx_reqs), CF(tx_sqes), CF(tx_partial),
 	CF(tx_errors), CF(tx_queued_max), CF(zc_sends), CF(zc_copied), CF(sock_reserve),
-	CF(sndbuf), CF(rcvbuf), CF(close_err),
+	CF(sndbuf), CF(rcvbuf), CF(close_err), CF(tx_nomem), CF(rx_nomem),
 };
 #undef CF
 

@@ -41,7 +41,9 @@ struct netreserve_ring_stats {
 	uint64_t rx_enobufs, rx_rearm;
 	uint64_t tx_errors;
 	uint64_t zc_sends, zc_copied;
-	uint64_t reserved[8];
+	uint64_t tx_nomem;           /* sends the kernel could not charge (memcg full), retried */
+	uint64_t rx_nomem;           /* recvs that ended on memory, re-armed later */
+	uint64_t reserved[6];
 };
 
 /* Per connection slot (reset at attach, except gen). */
@@ -64,7 +66,9 @@ struct netreserve_conn_stats {
 	uint64_t sock_reserve;       /* 0 taken, else errno (EOPNOTSUPP: socket not accounted) */
 	uint64_t sndbuf, rcvbuf;     /* as read back after setting (the kernel doubles) */
 	uint64_t close_err;          /* errno given to on_close */
-	uint64_t reserved[4];
+	uint64_t tx_nomem;           /* sends the kernel could not charge (memcg full), retried */
+	uint64_t rx_nomem;           /* recvs that ended on memory, re-armed later */
+	uint64_t reserved[2];
 };
 
 #define NETRESERVE_STATS_MAGIC "NRSTATS1"

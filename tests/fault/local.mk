@@ -18,18 +18,16 @@ TESTS += tests/fault/netreserve-oom.sh tests/fault/netreserve-oom-stall.sh \
 	tests/fault/netreserve-tcpmem.sh tests/fault/netreserve-enobufs.sh
 
 # issue 7: fault runs under cgroup memory limits through the mounted LUN (design section (d));
-# oom-lib.sh is their shared harness (sourced). oom-neighbour-stall.sh is an expected failure
-# until ballastd survives a failed kernel allocation of an NBD reply (ENOBUFS from a unix-socket
-# send in a memcg at its limit closes the client today): XPASS then, and this line goes.
+# oom-lib.sh is their shared harness (sourced).
 OOM_FAULT_TESTS = tests/fault/oom-tripwire.sh tests/fault/oom-allocfail.sh \
 	tests/fault/oom-neighbour.sh tests/fault/oom-neighbour-stall.sh \
+	tests/fault/oom-neighbour-stall-unix.sh \
 	tests/fault/oom-writeback.sh tests/fault/oom-sockmem.sh tests/fault/oom-enobufs.sh \
 	tests/fault/oom-anchor.sh
 FAULT_TESTS += $(OOM_FAULT_TESTS)
 TESTS += $(OOM_FAULT_TESTS)
 dist_check_SCRIPTS += $(OOM_FAULT_TESTS)
 EXTRA_DIST += tests/fault/oom-lib.sh
-XFAIL_TESTS = tests/fault/oom-neighbour-stall.sh
 
 # ballastd recovery (issue 6): drops, target restarts, blackholes, command timeouts
 BALLASTD_FAULT_TESTS = tests/fault/ballastd-targetd-drop.sh \

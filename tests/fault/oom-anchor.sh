@@ -5,7 +5,9 @@
 #  allocfail  fiu-run -x, then libc/mm/* and posix/mm/* enabled once the filesystem is mounted
 #  kill       the daemon and a 1 GiB hog share a cgroup limited to footprint + OOM_MARGIN
 #             (ballastd: its --print-footprint; qemu-nbd has none: its cgroup usage once warm)
-#  stall      the same with the cgroup's OOM killer disabled (v1) / memory.high (v2)
+#  stall      the same with the cgroup's OOM killer disabled (v1) / memory.high (v2); the NBD
+#             client on the daemon's unix socket
+#  stall-tcp  the same stall with the NBD client on loopback TCP
 # In each, fio (outside) writes and verifies through the mounted filesystem for OOM_PASS_SECS
 # (default 5) and the target counts the commands it received (progress seen from outside). The
 # outcomes are recorded in a table, not asserted: the run passes unless the harness fails.
@@ -93,34 +95,40 @@ allocfail() { # DAEMON
 }
 
 neighbour() { # MODE DAEMON
+	OOM_NBD=unix
+	OOM_NBD_URI=
+	OOM_NBD_PORT=
+	_mode=$1
+	[ "$1" = stall-tcp ] && OOM_NBD=tcp _mode=stall
 	oom_mkcg "$1-$2"
-	_cg=$NR_CG
-	start "$2" "$_cg"
+	# not _cg: the harness functions (nr_incg, oom_start_*) set that one
+	_ncg=$NR_CG
+	start "$2" "$_ncg"
 	if [ "$2" = ballastd ]; then
 		_fp=$("$OOM_BALLASTD" --print-footprint $OOM_RESERVE_SETS | awk '$1 == "total" { print $2 }')
 	else
-		_fp=$(nr_cg_usage "$_cg")
+		_fp=$(nr_cg_usage "$_ncg")
 	fi
 	_lim=$((_fp + MARGIN))
-	nr_cg_limit "$_cg" $_lim
-	if [ "$1" = stall ]; then
-		if [ "$NR_CGV" = 1 ]; then echo 1 > "$_cg/memory.oom_control"
-		else echo $(($(nr_cg_usage "$_cg") + MARGIN)) > "$_cg/memory.high"; fi
+	nr_cg_limit "$_ncg" $_lim
+	if [ "$_mode" = stall ]; then
+		if [ "$NR_CGV" = 1 ]; then echo 1 > "$_ncg/memory.oom_control"
+		else echo $(($(nr_cg_usage "$_ncg") + MARGIN)) > "$_ncg/memory.high"; fi
 	fi
-	_o0=$(nr_cg_ooms "$_cg")
-	oom_incg_bg "$_cg" "$OOM_W/hog.log" "$NR_BIN/nrhog" mem 1024
+	_o0=$(nr_cg_ooms "$_ncg")
+	oom_incg_bg "$_ncg" "$OOM_W/hog.log" "$NR_BIN/nrhog" mem 1024
 	_hog=$OOM_BG
 	sleep 1
 	T0=$(oom_tcmds)
 	fio_try
 	_hs=$(awk '{ print $3 }' "/proc/$_hog/stat" 2>/dev/null || echo gone)
-	row "$1" "$2" "limit $_lim, OOM kills $(($(nr_cg_ooms "$_cg") - _o0)), hog $_hs"
+	row "$1" "$2" "limit $_lim, OOM kills $(($(nr_cg_ooms "$_ncg") - _o0)), hog $_hs"
 	oom_down
-	nr_cg_rmdir "$_cg"
+	nr_cg_rmdir "$_ncg"
 }
 
 for d in ${OOM_ANCHOR_DAEMONS:-ballastd qemu-nbd}; do
-	for r in ${OOM_ANCHOR_RUNS:-allocfail kill stall}; do
+	for r in ${OOM_ANCHOR_RUNS:-allocfail kill stall stall-tcp}; do
 		echo "---- $r" >> "$OOM_W/$d.log"
 		case $r in
 		allocfail) allocfail "$d" ;;

@@ -227,15 +227,18 @@ oom_start_targetd() {
 }
 
 # oom_start_ballastd CG ARGS...: ballastd (in cgroup CG, or here when CG is empty) logged
-# into our target, LUN 1 on $OOM_W/nbd.sock. OOM_PRELOAD (LD_PRELOAD), OOM_ENV (more
+# into our target, LUN 1 on $OOM_W/nbd.sock, or with OOM_NBD=tcp on a loopback TCP port
+# (OOM_NBD_URI, which oom_attach then uses). OOM_PRELOAD (LD_PRELOAD), OOM_ENV (more
 # VAR=VALUE words for ballastd only) and OOM_WRAP (a command prefix that execs, e.g.
 # fiu-run -x) apply. Sets OOM_BPID and OOM_STATS.
 oom_start_ballastd() {
 	_cg=$1
 	shift
 	rm -f "$OOM_W/bready" "$OOM_W/nbd.sock"
+	_nbd=unix:$OOM_W/nbd.sock
+	[ "${OOM_NBD:-unix}" = tcp ] && _nbd=tcp:127.0.0.1:${OOM_NBD_PORT:-0}
 	set -- ${OOM_WRAP:-} "$OOM_BALLASTD" -f --portal "$OOM_PORTAL" --target "$OOM_TIQN" \
-		--lun 1 --initiator-name "$OOM_IIQN" --nbd "unix:$OOM_W/nbd.sock" \
+		--lun 1 --initiator-name "$OOM_IIQN" --nbd "$_nbd" \
 		--control "$OOM_W/ctl.sock" --ready-fd 3 $OOM_RESERVE_SETS ${OOM_BALLASTD_ARGS:-} "$@"
 	if [ -n "$_cg" ]; then
 		env ${OOM_PRELOAD:+LD_PRELOAD="$OOM_PRELOAD"} ${OOM_ENV:-} sh -c \
@@ -250,6 +253,12 @@ oom_start_ballastd() {
 	nr_on_exit "kill $OOM_BPID; sleep 0.5"
 	oom_watch $OOM_BPID ballastd
 	oom_wait_ready "$OOM_W/bready" $OOM_BPID ballastd
+	if [ "${OOM_NBD:-unix}" = tcp ]; then
+		_hp=$(sed -n 's/^nbd tcp:\([0-9.]*:[0-9]*\) lun 1$/\1/p' "$OOM_W/bready")
+		[ -n "$_hp" ] || nr_error "no tcp line in ballastd's ready output: $(cat "$OOM_W/bready")"
+		OOM_NBD_URI=nbd://$_hp
+		OOM_NBD_PORT=${_hp##*:}  # a restarted ballastd listens on the same port
+	fi
 	OOM_STATS=/dev/shm/ballast-ballastd-$OOM_BPID
 	nr_wait_file "$OOM_STATS" 5 || nr_error "no stats page $OOM_STATS"
 }
@@ -283,14 +292,21 @@ oom_tcmds() {
 }
 
 # ---- the mounted disk ------------------------------------------------------------------------
-# oom_attach SOCK: nbdfuse in its own unconstrained cgroup, loop device, sets OOM_LOOP.
+# oom_attach SOCK: nbdfuse in its own unconstrained cgroup (on OOM_NBD_URI instead of SOCK
+# when ballastd serves TCP), loop device, sets OOM_LOOP.
 oom_attach() {
 	mkdir -p "$OOM_W/fuse" "$OOM_W/mnt"
 	if [ -z "${OOM_FUSE_CG:-}" ]; then
 		oom_mkcg fuse
 		OOM_FUSE_CG=$NR_CG
 	fi
-	nr_incg "$OOM_FUSE_CG" nbdfuse -C "${OOM_FUSE_CONNS:-2}" "$OOM_W/fuse" --unix "$1" > "$OOM_W/nbdfuse.log" 2>&1 &
+	if [ -n "${OOM_NBD_URI:-}" ]; then
+		set -- "$OOM_NBD_URI"
+	else
+		set -- --unix "$1"
+	fi
+	nr_incg "$OOM_FUSE_CG" nbdfuse -C "${OOM_FUSE_CONNS:-2}" "$OOM_W/fuse" "$@" \
+		> "$OOM_W/nbdfuse.log" 2>&1 &
 	OOM_FUSE_PID=$!
 	oom_watch $OOM_FUSE_PID nbdfuse
 	_n=100
@@ -345,7 +361,16 @@ oom_reattach() { # CG
 oom_start_qemu_nbd() {
 	_cg=$1
 	rm -f "$OOM_W/nbd.sock"
-	set -- ${OOM_WRAP:-} qemu-nbd -t -e 4 -k "$OOM_W/nbd.sock" --image-opts \
+	if [ "${OOM_NBD:-unix}" = tcp ]; then
+		_port=$(oom_free_port)
+		OOM_NBD_URI=nbd://127.0.0.1:$_port
+		set -- -b 127.0.0.1 -p "$_port"
+		_uri=$OOM_NBD_URI
+	else
+		set -- -k "$OOM_W/nbd.sock"
+		_uri="nbd+unix:///?socket=$OOM_W/nbd.sock"
+	fi
+	set -- ${OOM_WRAP:-} qemu-nbd -t -e 4 "$@" --image-opts \
 		"driver=iscsi,transport=tcp,portal=$OOM_PORTAL,target=$OOM_TIQN,lun=1,initiator-name=$OOM_IIQN"
 	sh -c 'if [ -n "$0" ]; then echo $$ > "$0/cgroup.procs" || exit 99; fi; exec "$@"' \
 		"$_cg" "$@" >> "$OOM_W/qemu-nbd.log" 2>&1 &
@@ -354,13 +379,19 @@ oom_start_qemu_nbd() {
 	nr_on_exit "kill -9 $OOM_BPID"
 	oom_watch $OOM_BPID qemu-nbd
 	_n=300
-	until [ -S "$OOM_W/nbd.sock" ] && nbdinfo --size "nbd+unix:///?socket=$OOM_W/nbd.sock" \
-		> /dev/null 2>&1; do
+	until nbdinfo --size "$_uri" > /dev/null 2>&1; do
 		kill -0 $OOM_BPID 2>/dev/null || nr_error "qemu-nbd exited: $(cat "$OOM_W/qemu-nbd.log")"
 		[ $_n -gt 0 ] || nr_error "qemu-nbd not ready in 30 s"
 		sleep 0.1
 		_n=$((_n - 1))
 	done
+}
+
+# oom_free_port: a loopback TCP port nobody listens on now.
+oom_free_port() {
+	_p=$((20000 + $$ % 20000))
+	while ss -ltnH "sport = :$_p" | grep -q .; do _p=$((_p + 1)); done
+	echo $_p
 }
 
 # oom_down: tear the stack down (valve, lazy unmount, loop, FUSE abort, daemon killed), keeping

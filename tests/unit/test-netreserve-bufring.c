@@ -707,14 +707,14 @@ tx_nomem_case(int err)
 	CU_ASSERT_EQUAL_FATAL(run_until(b_has_all), 0);
 	const struct netreserve_conn_stats *st = netreserve_conn_stats(ea.c);
 	printf("\n  err %d: tx_nomem=%llu tx_sqes=%llu tx_errors=%llu %.1f ms, %llu CQEs\n", err,
-	       (unsigned long long)NR_CST_TX_NOMEM(st), (unsigned long long)st->tx_sqes,
+	       (unsigned long long)st->tx_nomem, (unsigned long long)st->tx_sqes,
 	       (unsigned long long)st->tx_errors, dt,
 	       (unsigned long long)(netreserve_ring_stats(ring)->cqes - cqes0));
 	CU_ASSERT_EQUAL(ring->test_fail_tx, 0);
 	CU_ASSERT_EQUAL(ea.closed, 0);
 	CU_ASSERT_EQUAL(eb.closed, 0);
-	CU_ASSERT_EQUAL(NR_CST_TX_NOMEM(st), (uint64_t)fails);
-	CU_ASSERT(NR_RST_TX_NOMEM(netreserve_ring_stats(ring)) >= (uint64_t)fails);
+	CU_ASSERT_EQUAL(st->tx_nomem, (uint64_t)fails);
+	CU_ASSERT(netreserve_ring_stats(ring)->tx_nomem >= (uint64_t)fails);
 	CU_ASSERT_EQUAL(st->tx_errors, 0);
 	CU_ASSERT_EQUAL(st->tx_reqs, 4);
 	for (int i = 0; i < 4; i++) {
@@ -761,11 +761,11 @@ rx_nomem_case(int err)
 	CU_ASSERT_EQUAL_FATAL(run_until(b_has_all), 0);
 	const struct netreserve_conn_stats *st = netreserve_conn_stats(eb.c);
 	printf("\n  err %d: rx_nomem=%llu rx_enobufs=%llu\n", err,
-	       (unsigned long long)NR_CST_RX_NOMEM(st), (unsigned long long)st->rx_enobufs);
+	       (unsigned long long)st->rx_nomem, (unsigned long long)st->rx_enobufs);
 	CU_ASSERT_EQUAL(eb.closed, 0);
 	CU_ASSERT_EQUAL(ea.closed, 0);
-	CU_ASSERT_EQUAL(NR_CST_RX_NOMEM(st), 1);
-	CU_ASSERT_EQUAL(NR_CST_RX_NOMEM(netreserve_conn_stats(ea.c)), 1);
+	CU_ASSERT_EQUAL(st->rx_nomem, 1);
+	CU_ASSERT_EQUAL(netreserve_conn_stats(ea.c)->rx_nomem, 1);
 	CU_ASSERT_EQUAL(st->rx_enobufs, 0);
 	CU_ASSERT_EQUAL(memcmp(eb.rx, data, sizeof(data)), 0);
 }
@@ -782,7 +782,7 @@ test_rx_nomem(void)
 static int
 a_nomem_3(void)
 {
-	return NR_CST_TX_NOMEM(netreserve_conn_stats(ea.c)) >= 3;
+	return netreserve_conn_stats(ea.c)->tx_nomem >= 3;
 }
 
 /* Closing while the retry timer runs: the timer is cancelled, the send gets -ECANCELED. */
