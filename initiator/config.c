@@ -52,6 +52,8 @@ initiator_config_defaults(struct initiator_config *cfg)
 	snprintf(cfg->socket_dir, sizeof(cfg->socket_dir), "%s", INITIATOR_SOCKET_DIR);
 	cfg->max_io = 1u << 20;
 	cfg->nbd_clients = 8;
+	cfg->ublk_recovery = true;
+	cfg->ublk_recover_timeout = 30;
 	cfg->rx_bufs = 16;
 	cfg->rx_buf_size = 65536;
 	cfg->mlock = true;
@@ -314,6 +316,22 @@ initiator_config_set(struct initiator_config *cfg, const char *key, const char *
 		}
 	} else if (!strcmp(key, "export.kernel_nbd")) {
 		r = conf_parse_bool(value, &cfg->kernel_nbd, msg, msg_size);
+	} else if (!strcmp(key, "export.ublk")) {
+		/* repeatable: each line adds one device */
+		if (cfg->nublk == INITIATOR_MAX_UBLK) {
+			snprintf(msg, msg_size, "too many ublk exports (at most %d)",
+				 INITIATOR_MAX_UBLK);
+			r = -ERANGE;
+		} else {
+			r = initiator_config_parse_ublk(value, &cfg->ublk[cfg->nublk], msg,
+							msg_size);
+			if (r == 0)
+				cfg->nublk++;
+		}
+	} else if (!strcmp(key, "export.ublk.recovery")) {
+		r = conf_parse_bool(value, &cfg->ublk_recovery, msg, msg_size);
+	} else if (!strcmp(key, "export.ublk.recover_timeout")) {
+		r = set_int(&cfg->ublk_recover_timeout, value, 1, 3600, msg, msg_size);
 	} else if (!strcmp(key, "reserve.max_io_size")) {
 		r = set_size(&cfg->max_io, value, 4096, 32u << 20, msg, msg_size);
 		if (r == 0 && (cfg->max_io & 4095)) {
@@ -563,6 +581,74 @@ initiator_config_parse_nbd(const char *s, struct initiator_nbd_spec *spec, char 
 }
 
 static int
+parse_ublk_id(const char *s, size_t len, int *id)
+{
+	char buf[16];
+	char *end;
+
+	if (len == 0 || (len == 4 && !strncmp(s, "auto", 4))) {
+		*id = -1;
+		return 0;
+	}
+	if (len >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, s, len);
+	buf[len] = 0;
+	errno = 0;
+	long v = strtol(buf, &end, 10);
+	if (errno || end == buf || *end || v < 0 || v > 1048575)
+		return -EINVAL;
+	*id = (int)v;
+	return 0;
+}
+
+int
+initiator_config_parse_ublk(const char *s, struct initiator_ublk_spec *spec, char *msg,
+			    size_t msg_size)
+{
+	const char *lun = NULL;
+	size_t idlen;
+
+	memset(spec, 0, sizeof(*spec));
+	spec->dev_id = -1;
+	spec->lun = -1;
+	if (strlen(s) >= sizeof(spec->spec)) {
+		snprintf(msg, msg_size, "--ublk value too long");
+		return -EINVAL;
+	}
+	snprintf(spec->spec, sizeof(spec->spec), "%s", s[0] ? s : "auto");
+	if (!strncmp(s, "lun=", 4)) {
+		idlen = 0;
+		lun = s + 4;
+	} else {
+		const char *comma = strchr(s, ',');
+		idlen = comma ? (size_t)(comma - s) : strlen(s);
+		if (comma) {
+			if (strncmp(comma + 1, "lun=", 4)) {
+				snprintf(msg, msg_size, "expected [ID|auto][,lun=N]");
+				return -EINVAL;
+			}
+			lun = comma + 5;
+		}
+	}
+	if (parse_ublk_id(s, idlen, &spec->dev_id)) {
+		snprintf(msg, msg_size, "ublk device id: a number (N of /dev/ublkbN) or auto expected");
+		return -EINVAL;
+	}
+	if (lun) {
+		char *end;
+		errno = 0;
+		long v = strtol(lun, &end, 10);
+		if (errno || end == lun || *end || v < 0 || v > 16383) {
+			snprintf(msg, msg_size, "lun=N: bad LUN '%s'", lun);
+			return -EINVAL;
+		}
+		spec->lun = v;
+	}
+	return 0;
+}
+
+static int
 check_chap(const struct initiator_chap_cfg *c, const char *what, char *msg, size_t msg_size)
 {
 	if (!c->enabled)
@@ -617,6 +703,13 @@ initiator_config_check(const struct initiator_config *cfg, char *msg, size_t msg
 	r = check_chap(&cfg->disc_auth, "discovery.sendtargets.auth", msg, msg_size);
 	if (r)
 		return r;
+	for (size_t i = 0; i < cfg->nublk; i++)
+		for (size_t j = 0; j < i; j++)
+			if (cfg->ublk[i].dev_id >= 0 && cfg->ublk[i].dev_id == cfg->ublk[j].dev_id) {
+				snprintf(msg, msg_size, "ublk device %d named twice",
+					 cfg->ublk[i].dev_id);
+				return -EINVAL;
+			}
 	if (cfg->queue_depth > cfg->cmds_max) {
 		snprintf(msg, msg_size, "queue_depth %u exceeds cmds_max %u", cfg->queue_depth,
 			 cfg->cmds_max);

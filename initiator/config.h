@@ -2,7 +2,7 @@
  * ballastd configuration: defaults (open-iscsi's iscsid.conf values where a key applies), the
  * configuration file (/etc/ballast/ballastd.conf, iscsid.conf syntax and key names plus
  * ballast's own export.* and reserve.* keys), /etc/ballast/initiatorname.iscsi, and the helpers
- * that parse one-shot command line values (--portal, --chap, --nbd).
+ * that parse one-shot command line values (--portal, --chap, --nbd, --ublk).
  *
  * Control plane only (main thread, startup). Errors are -errno with a message in a caller
  * buffer ("file:line: ..." for file errors). No logging.
@@ -36,6 +36,16 @@ struct initiator_nbd_spec {
 	uint16_t port;                 /* TCP; 0 = pick a free port (reported on --ready-fd) */
 	int kernel_index;              /* KERNEL: N of /dev/nbdN or -1 */
 	char spec[INITIATOR_PATH_MAX + 16]; /* as given, for messages */
+};
+
+/* Most ublk exports (/dev/ublkbN) one daemon serves. */
+#define INITIATOR_MAX_UBLK 8
+
+/* One --ublk export: "[ID|auto][,lun=N]". */
+struct initiator_ublk_spec {
+	int dev_id;                    /* N of /dev/ublkbN, or -1: the kernel picks */
+	int64_t lun;                   /* LUN to export, or -1: --lun / the first LUN */
+	char spec[48];                 /* as given, for messages */
 };
 
 struct initiator_chap_cfg {
@@ -89,6 +99,10 @@ struct initiator_config {
 	char socket_dir[INITIATOR_PATH_MAX];     /* export.nbd.socket_dir (/run/ballast) */
 	char nbd_tcp[INITIATOR_HOST_MAX + 8];    /* export.nbd.tcp HOST:PORT or "" */
 	bool kernel_nbd;                         /* export.kernel_nbd */
+	struct initiator_ublk_spec ublk[INITIATOR_MAX_UBLK]; /* --ublk / export.ublk (repeatable) */
+	size_t nublk;
+	bool ublk_recovery;                      /* export.ublk.recovery (Yes): user recovery */
+	int ublk_recover_timeout;                /* export.ublk.recover_timeout (30 s) */
 	/* reserves */
 	uint32_t max_io;                         /* reserve.max_io_size: NBD max payload (1 MiB) */
 	uint32_t nbd_clients;                    /* reserve.nbd_clients (8) */
@@ -143,6 +157,13 @@ int initiator_config_parse_chap(const char *s, bool mutual, struct initiator_cha
 /* Parse an --nbd value into spec. Returns 0 or -EINVAL with a message. */
 int initiator_config_parse_nbd(const char *s, struct initiator_nbd_spec *spec, char *msg,
 			       size_t msg_size);
+
+/*
+ * Parse a --ublk / export.ublk value ("", "auto", "N", each optionally followed by ",lun=L";
+ * or "lun=L") into spec. Returns 0 or -EINVAL with a message.
+ */
+int initiator_config_parse_ublk(const char *s, struct initiator_ublk_spec *spec, char *msg,
+				size_t msg_size);
 
 /*
  * Final checks after the file and the flags: initiator name valid, target and portal set,

@@ -12,7 +12,8 @@ initiator_libinitiator_a_SOURCES = \
 	initiator/ublk.c initiator/ublk.h \
 	initiator/ublk_ctrl.c initiator/ublk_priv.h \
 	initiator/control.c initiator/control.h \
-	initiator/export.c initiator/export.h
+	initiator/export.c initiator/export.h \
+	initiator/export_ublk.c initiator/export_ublk.h
 initiator_libinitiator_a_CFLAGS = $(AM_CFLAGS) $(URING_CFLAGS) $(CRYPTO_CFLAGS)
 INITIATOR_LIBS = initiator/libinitiator.a $(NETRESERVE_LIBS) $(COMMON_LIBS) $(EV_LIBS) $(URING_LIBS)
 

@@ -1,10 +1,19 @@
 /*
- * ballastd: log into an iSCSI target and export each LUN over NBD on an allocation-free
- * io_uring datapath.
+ * ballastd: log into an iSCSI target and export each LUN over NBD and/or ublk on an
+ * allocation-free io_uring datapath.
  *
  * Startup (control plane, may allocate): configuration, discovery, login, LUN scan, then
- * every reserve (netreserve ring, task pool, data arena, NBD client table), protections,
- * netreserve_ready(). From then on the main thread only runs the ring; nothing allocates.
+ * every reserve (netreserve ring, task pool, data arena, NBD client table, ublk devices with
+ * their tag buffers), protections, the ublk devices started (START_DEV on helper threads while
+ * this thread serves the ring), netreserve_ready(). From then on the main thread only runs
+ * the ring; nothing allocates.
+ *
+ * Shutdown (SIGTERM): netreserve_unready(), STOP_DEV for each ublk device (on helper threads,
+ * the ring still served so that the kernel can flush through it), the NBD exports stopped,
+ * outstanding commands drained, iSCSI Logout, then DEL_DEV.
+ *
+ * ublk where the kernel has no ublk_drv: with NBD exports configured too, the error is logged
+ * and the daemon serves the NBD exports; with only ublk exports it exits 1 before logging in.
  */
 #include <config.h>
 
@@ -25,10 +34,12 @@
 #include "initiator/control.h"
 #include "initiator/discovery.h"
 #include "initiator/export.h"
+#include "initiator/export_ublk.h"
 #include "initiator/initiator.h"
 #include "initiator/login.h"
 #include "initiator/nbd_kernel.h"
 #include "initiator/session.h"
+#include "initiator/ublk.h"
 #include "netreserve/netreserve.h"
 
 static volatile sig_atomic_t stop_requested;
@@ -47,6 +58,7 @@ usage(FILE *f)
 		"Usage: ballastd [-f] --portal HOST[:PORT] [--target IQN] [--lun N]\n"
 		"                [--chap USER:SECRET] [--mutual-chap USER:SECRET]\n"
 		"                [--initiator-name IQN] [--nbd unix:PATH|tcp:HOST:PORT|kernel[:/dev/nbdN]]...\n"
+		"                [--ublk [ID|auto][,lun=N]]...\n"
 		"                [--ready-fd N] [--config FILE] [--control SOCKET] [--print-footprint]\n"
 		"                [--log-level LEVEL] [--debug CATEGORIES]\n"
 		"       ballastd discover --portal HOST[:PORT] [--initiator-name IQN] [--config FILE]\n"
@@ -68,6 +80,7 @@ enum {
 	OPT_LOG_LEVEL,
 	OPT_DEBUG,
 	OPT_SET,
+	OPT_UBLK,
 };
 
 static const struct option long_opts[] = {
@@ -79,6 +92,7 @@ static const struct option long_opts[] = {
 	{ "mutual-chap", required_argument, NULL, OPT_MUTUAL },
 	{ "initiator-name", required_argument, NULL, OPT_NAME },
 	{ "nbd", required_argument, NULL, OPT_NBD },
+	{ "ublk", optional_argument, NULL, OPT_UBLK },
 	{ "ready-fd", required_argument, NULL, OPT_READY_FD },
 	{ "config", required_argument, NULL, OPT_CONFIG },
 	{ "control", required_argument, NULL, OPT_CONTROL },
@@ -96,6 +110,8 @@ struct flags {
 	const char *portal, *target, *lun, *chap, *mutual, *name, *control;
 	const char *nbd[INITIATOR_MAX_LISTENERS];
 	size_t nnbd;
+	const char *ublk[INITIATOR_MAX_UBLK];
+	size_t nublk;
 	const char *set[32];
 	size_t nset;
 	int ready_fd;
@@ -142,6 +158,18 @@ parse_flags(int argc, char **argv, struct flags *fl)
 				return -EINVAL;
 			}
 			fl->nbd[fl->nnbd++] = optarg;
+			break;
+		case OPT_UBLK:
+			if (fl->nublk == INITIATOR_MAX_UBLK) {
+				fprintf(stderr, "ballastd: too many --ublk (at most %d)\n",
+					INITIATOR_MAX_UBLK);
+				return -EINVAL;
+			}
+			/* "--ublk 3": the id is optional, so it may come as the next word (ballastd
+			 * takes no positional arguments) */
+			if (!optarg && optind < argc && argv[optind][0] != '-')
+				optarg = argv[optind++];
+			fl->ublk[fl->nublk++] = optarg ? optarg : "";
 			break;
 		case OPT_READY_FD: {
 			char *end;
@@ -269,6 +297,16 @@ build_config(const struct flags *fl, struct initiator_config *cfg)
 		initiator_config_parse_nbd("kernel", &cfg->nbd[cfg->nnbd], msg, sizeof(msg));
 		cfg->nnbd++;
 	}
+	if (fl->nublk)
+		cfg->nublk = 0; /* --ublk replaces the file's export.ublk lines */
+	for (size_t i = 0; i < fl->nublk; i++) {
+		if (initiator_config_parse_ublk(fl->ublk[i], &cfg->ublk[cfg->nublk], msg,
+						sizeof(msg))) {
+			fprintf(stderr, "ballastd: --ublk %s: %s\n", fl->ublk[i], msg);
+			return -EINVAL;
+		}
+		cfg->nublk++;
+	}
 	if (fl->control)
 		snprintf(cfg->control, sizeof(cfg->control), "%s", fl->control);
 	if (fl->log_level)
@@ -295,8 +333,9 @@ ring_config(const struct initiator_config *cfg, struct netreserve_config *nc,
 	nc->max_conns = 1 + initiator_export_client_slots(cfg);
 	nc->rx_bufs = cfg->rx_bufs;
 	nc->rx_buf_size = cfg->rx_buf_size;
-	/* accepts, the control socket, and the relogin's connect and its cancel */
-	nc->user_cqes = INITIATOR_MAX_LISTENERS + 4 + 2;
+	/* accepts, the control socket, and the relogin's connect and its cancel; one per ublk tag */
+	nc->user_cqes = INITIATOR_MAX_LISTENERS + 4 + 2 +
+			initiator_ublk_exports_cqes(cfg, session_slots(cfg));
 	nc->sndbuf = cfg->sndbuf;
 	nc->rcvbuf = cfg->rcvbuf;
 	nc->sock_reserve = cfg->sock_reserve;
@@ -305,9 +344,11 @@ ring_config(const struct initiator_config *cfg, struct netreserve_config *nc,
 		nc->tcp_user_timeout_ms =
 			(uint32_t)(cfg->noop_out_interval + cfg->noop_out_timeout) * 1000;
 	nc->stats = st;
-	/* our own reserves (task pool, Data-Out pool, data arena, NBD client table) */
+	/* our own reserves (task pool, Data-Out pool, data arena, NBD client table, ublk tag
+	 * buffers) */
 	nc->extra_locked = initiator_session_reserve_bytes(cfg, session_slots(cfg), cfg->max_io) +
-			   initiator_export_reserve_bytes(cfg);
+			   initiator_export_reserve_bytes(cfg) +
+			   initiator_ublk_exports_reserve_bytes(cfg, session_slots(cfg));
 }
 
 static int
@@ -358,7 +399,8 @@ run_discover(int argc, char **argv)
 struct daemon {
 	struct initiator_config *cfg;
 	struct initiator_session *sess;
-	struct initiator_export *exp;
+	struct initiator_export *exp;     /* NULL with only ublk exports */
+	struct initiator_ublk_exports *ux; /* NULL without ublk exports */
 	struct netreserve_ring *ring;
 	struct netreserve_protect_report prot;
 	char target[TEXT_NAME_MAX + 1];
@@ -398,8 +440,10 @@ control_answer(void *ctx, const char *cmd, char *buf, size_t len)
 	}
 	if (off < len)
 		off += (size_t)initiator_session_format(d->sess, buf + off, len - off);
-	if (off < len)
+	if (off < len && d->exp)
 		off += (size_t)initiator_export_format(d->exp, buf + off, len - off);
+	if (off < len && d->ux)
+		off += (size_t)initiator_ublk_exports_format(d->ux, buf + off, len - off);
 	if (off < len)
 		off += (size_t)netreserve_protect_format(&d->prot, buf + off, len - off);
 	if (off < len) {
@@ -460,6 +504,21 @@ log_protections(const struct netreserve_protect_report *rep)
 		log_info("protection: %s", line);
 }
 
+/*
+ * One round of the datapath outside the main loop (ublk START/STOP, drain): poll the ring up to
+ * timeout_ms, timers, deferred completions, stalled NBD clients, waiting ublk requests.
+ */
+static void
+serve(struct daemon *d, int timeout_ms)
+{
+	netreserve_ring_wait(d->ring, timeout_ms);
+	initiator_session_tick(d->sess);
+	initiator_session_run(d->sess);
+	if (d->exp)
+		initiator_export_run(d->exp);
+	initiator_ublk_exports_run(d->ux);
+}
+
 /* Connect and log in, retrying transient failures (initial_login_retry_max). */
 static int
 login(const struct initiator_config *cfg, const uint8_t isid[6], struct initiator_sync *s,
@@ -518,6 +577,7 @@ run_daemon(struct initiator_config *cfg)
 	struct netreserve_ring *ring = NULL;
 	struct initiator_session *sess = NULL;
 	struct initiator_export *exp = NULL;
+	struct initiator_ublk_exports *ux = NULL;
 	struct initiator_control *ctl = NULL;
 	char msg[512], path[160];
 	uint8_t isid[6];
@@ -624,12 +684,39 @@ run_daemon(struct initiator_config *cfg)
 		.target = cfg->target,
 		.ring = ring,
 	};
-	r = initiator_export_new(&ec, &exp, msg, sizeof(msg));
-	if (r) {
-		log_err("%s", msg);
-		goto out;
+	/* NBD: explicit --nbd exports, or the default unix sockets unless only ublk is asked for */
+	if (cfg->nnbd || !cfg->nublk) {
+		r = initiator_export_new(&ec, &exp, msg, sizeof(msg));
+		if (r) {
+			log_err("%s", msg);
+			goto out;
+		}
+		d.exp = exp;
 	}
-	d.exp = exp;
+	if (cfg->nublk) {
+		struct initiator_ublk_exports_config uc = {
+			.cfg = cfg,
+			.sess = sess,
+			.luns = luns,
+			.nluns = (size_t)nl,
+			.slots = sc.slots,
+			.ring = ring,
+		};
+		r = initiator_ublk_exports_new(&uc, &ux, msg, sizeof(msg));
+		if (r) {
+			log_err("%s", msg);
+			goto out;
+		}
+		d.ux = ux;
+		if (!initiator_ublk_exports_count(ux)) {
+			if (!exp) {
+				log_err("no ublk device could be made and no NBD export is "
+					"configured: exiting");
+				goto out;
+			}
+			log_err("no ublk device could be made: serving the NBD exports only");
+		}
+	}
 	if (cfg->control[0]) {
 		r = initiator_control_new(cfg->control, ring, INITIATOR_KIND_CONTROL, control_answer,
 					  &d, &ctl, msg, sizeof(msg));
@@ -663,17 +750,34 @@ run_daemon(struct initiator_config *cfg)
 		goto out;
 	}
 	sync.fd = -1; /* the ring owns it now */
-	r = initiator_export_start(exp);
+	r = exp ? initiator_export_start(exp) : 0;
 	if (r) {
 		log_err("cannot arm the NBD listeners: %s", strerror(-r));
 		goto out;
 	}
 	mem_free(l);
 	l = NULL;
+	if (ux && initiator_ublk_exports_count(ux)) {
+		/* START_DEV on helper threads; the kernel reads the partition table through the
+		 * queue, which this thread serves meanwhile */
+		r = initiator_ublk_exports_start(ux);
+		if (r) {
+			log_err("cannot arm the ublk queues: %s", strerror(-r));
+			goto stop;
+		}
+		while (initiator_ublk_exports_busy(ux) && !initiator_session_dead(sess))
+			serve(&d, 200);
+		if (initiator_ublk_exports_settle(ux) == 0 && !exp) {
+			log_err("no ublk device started and no NBD export is configured: exiting");
+			goto stop;
+		}
+	}
 
 	netreserve_ready(stats.hdr ? &stats : NULL);
 	if (cfg->ready_fd >= 0) {
-		initiator_export_ready_lines(exp, cfg->ready_fd);
+		if (exp)
+			initiator_export_ready_lines(exp, cfg->ready_fd);
+		initiator_ublk_exports_ready_lines(ux, cfg->ready_fd);
 		close(cfg->ready_fd);
 		cfg->ready_fd = -1;
 	}
@@ -681,7 +785,8 @@ run_daemon(struct initiator_config *cfg)
 		   sc.max_io >> 10);
 
 	ret = 0;
-	swap_check(exp);
+	if (exp)
+		swap_check(exp);
 	int64_t next_swap_check = now_ms() + SWAP_CHECK_MS;
 	while (!stop_requested) {
 		r = netreserve_ring_wait(ring, 200);
@@ -694,8 +799,10 @@ run_daemon(struct initiator_config *cfg)
 		 * checked here, at least every 200 ms */
 		initiator_session_tick(sess);
 		initiator_session_run(sess);
-		initiator_export_run(exp);
-		if (now_ms() >= next_swap_check) {
+		if (exp)
+			initiator_export_run(exp);
+		initiator_ublk_exports_run(ux);
+		if (exp && now_ms() >= next_swap_check) {
 			swap_check(exp);
 			next_swap_check = now_ms() + SWAP_CHECK_MS;
 		}
@@ -708,19 +815,25 @@ run_daemon(struct initiator_config *cfg)
 			break;
 		}
 	}
-	initiator_session_shutdown(sess);
-	initiator_session_run(sess);
+stop:
 	netreserve_unready(stats.hdr ? &stats : NULL);
 	if (stop_requested)
 		log_notice("shutting down");
-	initiator_export_stop(exp);
+	if (ux) {
+		/* STOP_DEV flushes dirty pages through the queues: keep serving them (a dead
+		 * session fails what is left at once) */
+		if (initiator_ublk_exports_stop(ux) == 0)
+			while (!initiator_ublk_exports_stopped(ux))
+				serve(&d, 100);
+	}
+	initiator_session_shutdown(sess);
+	initiator_session_run(sess);
+	if (exp)
+		initiator_export_stop(exp);
 	/* let outstanding commands finish, then log out */
 	int64_t deadline = now_ms() + (int64_t)cfg->logout_timeout * 1000;
-	while (initiator_session_up(sess) && initiator_session_busy(sess) && now_ms() < deadline) {
-		netreserve_ring_wait(ring, 100);
-		initiator_session_run(sess);
-		initiator_export_run(exp);
-	}
+	while (initiator_session_up(sess) && initiator_session_busy(sess) && now_ms() < deadline)
+		serve(&d, 100);
 	if (initiator_session_up(sess) && initiator_session_logout(sess) == 0) {
 		while (!initiator_session_logged_out(sess) && now_ms() < deadline)
 			netreserve_ring_wait(ring, 100);
@@ -728,6 +841,8 @@ run_daemon(struct initiator_config *cfg)
 			log_info("logged out of %s", cfg->target);
 	}
 out:
+	/* DEL_DEV after the logout (the queues are done; the ring no longer holds their tags) */
+	initiator_ublk_exports_free(ux);
 	initiator_control_free(ctl);
 	netreserve_ring_free(ring);
 	initiator_export_free(exp);
@@ -791,6 +906,17 @@ main(int argc, char **argv)
 	if (cfg.log_debug[0] && log_set_categories(cfg.log_debug)) {
 		fprintf(stderr, "ballastd: bad debug categories '%s'\n", cfg.log_debug);
 		return 2;
+	}
+	if (cfg.nublk) {
+		/* fail before logging in when ublk is all we were asked for and cannot work */
+		char why[192];
+		if (initiator_ublk_available(why, sizeof(why)) < 0) {
+			if (!cfg.nnbd) {
+				fprintf(stderr, "ballastd: --ublk: %s\n", why);
+				return 1;
+			}
+			/* with NBD exports too: logged per device at startup, NBD goes on */
+		}
 	}
 	if (!cfg.foreground)
 		log_notice("running in the foreground (use systemd to supervise ballastd)");

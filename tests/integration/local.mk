@@ -27,3 +27,6 @@ BALLASTADM_INTEGRATION_TESTS = tests/integration/ballastadm-node.sh \
 TESTS += $(BALLASTADM_INTEGRATION_TESTS)
 dist_check_SCRIPTS += $(BALLASTADM_INTEGRATION_TESTS)
 EXTRA_DIST += tests/integration/ballastadm-lib.sh
+# ballastd --ublk where the kernel has no ublk_drv: clear error, NBD goes on
+TESTS += tests/integration/ballastd-ublk-absent.sh
+dist_check_SCRIPTS += tests/integration/ballastd-ublk-absent.sh

@@ -16,21 +16,7 @@ kt_works "$targetd" || kt_skip "ballast-targetd is not usable yet ($targetd --he
 kt_init
 
 iqn=iqn.2025-01.org.ballast.test:kernel-nbd
-: >"$KT_TMP/ready"
-# shellcheck disable=SC2086 # word-split on purpose
-kt_bg "$targetd" -f --portal 127.0.0.1:0 --target "$iqn" --lun 1:mem:256M \
-	--ready-fd 3 ${BALLAST_TARGETD_ARGS:-} 3>"$KT_TMP/ready" >"$KT_TMP/targetd.log" 2>&1
-i=0
-until grep -q . "$KT_TMP/ready"; do
-	kill -0 "$KT_LAST_PID" 2>/dev/null || { cat "$KT_TMP/targetd.log" >&2; kt_error "ballast-targetd exited"; }
-	[ $i -lt 100 ] || kt_error "ballast-targetd not ready after 10 s"
-	sleep 0.1
-	i=$((i + 1))
-done
-hostport=$(head -n1 "$KT_TMP/ready")
-port=${hostport##*:}
-[ "$hostport" = "127.0.0.1:$port" ] || kt_error "ballast-targetd reported '$hostport'"
-kt_log "ballast-targetd on $hostport, $iqn"
+kt_start_targetd "$iqn" --lun 1:mem:256M
 
 cat >"$KT_TMP/guest.sh" <<'EOT'
 . /etc/kvm-functions.sh

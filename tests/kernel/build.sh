@@ -342,8 +342,12 @@ say "packing initramfs"
 kvm_pack "$STAGE" "$OUT/initrd.cpio"
 (cd "$STAGE" && find . -mindepth 1 | LC_ALL=C sort) >"$OUT/base.list"
 # (a hard link when possible: the vmlinux is 66 MB)
-ln -f "$KIMAGE" "$OUT/kernel.tmp" 2>/dev/null || cp "$KIMAGE" "$OUT/kernel.tmp"
-mv "$OUT/kernel.tmp" "$OUT/kernel"
+# (on a rebuild "kernel" may already be a link to the same file, which mv refuses to replace)
+rm -f "$OUT/kernel.tmp"
+if ! [ "$KIMAGE" -ef "$OUT/kernel" ]; then
+	ln -f "$KIMAGE" "$OUT/kernel.tmp" 2>/dev/null || cp "$KIMAGE" "$OUT/kernel.tmp"
+	mv "$OUT/kernel.tmp" "$OUT/kernel"
+fi
 echo "$KVER" >"$OUT/kver"
 {
 	echo "built:    $(date -u +%Y-%m-%dT%H:%M:%SZ) in $(kvm_since "$T0")s"

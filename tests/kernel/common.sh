@@ -118,6 +118,21 @@ kt_bg_ready() {
 	KT_READY=$(cat "$KT_TMP/$name.ready")
 }
 
+# kt_start_targetd IQN ARGS...: ballast-targetd ($targetd) on the host, portal 127.0.0.1:0,
+# target IQN with ARGS (e.g. --lun 1:mem:256M) and BALLAST_TARGETD_ARGS; waits for it to be
+# ready and sets hostport (127.0.0.1:PORT) and port. Log in $KT_TMP/targetd.log.
+kt_start_targetd() {
+	_iqn=$1
+	shift
+	# shellcheck disable=SC2086 # word-split on purpose
+	kt_bg_ready targetd "$targetd" -f --portal 127.0.0.1:0 --target "$_iqn" "$@" \
+		--ready-fd 3 ${BALLAST_TARGETD_ARGS:-}
+	hostport=$(echo "$KT_READY" | head -n 1)
+	port=${hostport##*:}
+	[ "$hostport" = "127.0.0.1:$port" ] || kt_error "ballast-targetd reported '$hostport'"
+	kt_log "ballast-targetd on $hostport, $_iqn"
+}
+
 # kt_helper NAME: path of the guest helper tests/kernel/NAME (memhog, vmmon), built on
 # demand in the build directory.
 kt_helper() {

@@ -40,3 +40,8 @@ KERNEL_TESTS += tests/kernel/nbd-client-ballastd.sh tests/kernel/writeback-press
 check_PROGRAMS += tests/kernel/memhog tests/kernel/vmmon
 tests_kernel_memhog_SOURCES = tests/kernel/memhog.c
 tests_kernel_vmmon_SOURCES = tests/kernel/vmmon.c
+
+# ballastd --ublk in the guest (issue 8): /dev/ublkb0 from ballast-targetd, fio + ext4 + fsck,
+# tripwire, kill -9 + user recovery. bench-ublk.sh is not a test.
+KERNEL_TESTS += tests/kernel/ballastd-ublk.sh
+EXTRA_DIST += tests/kernel/bench-ublk.sh

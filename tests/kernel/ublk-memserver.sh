@@ -49,71 +49,8 @@ fi
 
 cat >"$KT_TMP/guest.sh" <<'EOT'
 . /etc/kvm-functions.sh
-T() { echo "TIMING $1 $(awk -v a="$2" -v b="$(up)" 'BEGIN { printf "%.2f", b - a }')"; }
-
-# Tasks in D state with their kernel stacks: what a hung step waits for.
-dstate() {
-	local p st
-	for p in /proc/[0-9]*; do
-		st=$(awk '/^State:/ { print $2 }' "$p/status" 2>/dev/null)
-		[ "$st" = D ] || continue
-		echo "D-state: pid ${p#/proc/} $(cat "$p/comm" 2>/dev/null)"
-		sed 's/^/    /' "$p/stack" 2>/dev/null
-	done
-}
-
-# Replaces functions.sh's fail: logs, D-state tasks, then the exit status is reported and the
-# guest powered off here, because /guest/init ends with sync, which never returns while a file
-# system sits on a ublk device whose server is gone (the VM would run into its timeout).
-fail() {
-	say "FAIL: $*"
-	for f in /run/srv.a.log /run/srv.b.log /run/srv.c.log; do
-		[ -s "$f" ] && { echo "--- $f"; cat "$f"; }
-	done
-	dstate
-	echo "GUEST-EXIT 1 uptime=$(up)"
-	echo o >/proc/sysrq-trigger
-	sleep 10
-	exit 1
-}
-
-# bwait PID SECS: 0 once PID has ended (its status in BW_RC), 1 while it still runs after SECS.
-# (timeout(1) cannot bound these steps: it signals, and a task in D state ignores signals.)
-BW_RC=0
-bwait() {
-	local n=$(($2 * 10))
-	while kill -0 "$1" 2>/dev/null; do
-		[ $n -gt 0 ] || return 1
-		n=$((n - 1))
-		sleep 0.1
-	done
-	wait "$1"
-	BW_RC=$?
-	return 0
-}
-
-# step NAME SECS CMD...: runs CMD (a command, or a function that returns non-zero on failure
-# and never calls fail) and fails naming the step when CMD fails or is still running after SECS.
-step() {
-	local name=$1 secs=$2 pid
-	shift 2
-	"$@" &
-	pid=$!
-	bwait $pid "$secs" || fail "step '$name' hung: still running after ${secs}s"
-	[ "$BW_RC" = 0 ] || fail "step '$name' failed (exit $BW_RC)"
-}
-
-# within SECS CMD...: polls until CMD succeeds; 1 after SECS seconds.
-within() {
-	local n=$(($1 * 20))
-	shift
-	until "$@"; do
-		[ $n -gt 0 ] || return 1
-		n=$((n - 1))
-		sleep 0.05
-	done
-}
-lines_ge() { [ "$(wc -l <"$1")" -ge "$2" ]; }
+# dstate, bwait, step, within, T: functions.sh. fail powers the guest off (fail_poweroff).
+fail() { fail_poweroff "$*" /run/srv.a.log /run/srv.b.log /run/srv.c.log; }
 
 t=$(up)
 step insmod 30 insmod /lib/modules/extra/ublk_drv.ko
@@ -139,62 +76,7 @@ say "limits: size=$(blockdev --getsize64 $DEV) lbs=$(cat $Q/logical_block_size) 
 [ "$(cat $Q/write_cache)" = "write back" ] || fail "write cache"
 
 if command -v fio >/dev/null; then
-	# Random writes verified by crc32c; trim+write sequences verified; a 32 MiB range filled
-	# with 0xa5, discarded, and read back as zeros (fio pattern check and dd + cmp).
-	cat >/run/verify.fio <<'EOJ'
-[global]
-filename=/dev/ublkb0
-ioengine=psync
-direct=1
-verify_fatal=1
-[randwrite-verify]
-rw=randwrite
-bsrange=4k-256k
-size=64M
-verify=crc32c
-do_verify=1
-[trimwrite-verify]
-stonewall
-rw=trimwrite
-bs=64k
-offset=64M
-size=32M
-verify=crc32c
-do_verify=1
-[fill]
-stonewall
-rw=write
-bs=1M
-offset=128M
-size=32M
-verify=pattern
-verify_pattern=0xa5
-do_verify=1
-[discard]
-stonewall
-rw=trim
-bs=1M
-offset=128M
-size=32M
-[zero-check]
-stonewall
-rw=read
-bs=1M
-offset=128M
-size=32M
-verify=pattern
-verify_pattern=0x00
-EOJ
-	t=$(up)
-	fio --output=/run/fio.log /run/verify.fio >/run/fio.err 2>&1 &
-	bwait $! 90 || fail "step 'fio' hung: still running after 90s"
-	[ "$BW_RC" = 0 ] || { cat /run/fio.log /run/fio.err; fail "fio"; }
-	T fio-verify-discard "$t"
-	grep -E 'err=|issued|IOPS' /run/fio.log | sed 's/^/  fio: /'
-	# fio 3.33 exits 0 even when a job dies on an assertion: check every job.
-	! grep -qE 'got signal|Assertion|err= *[1-9]' /run/fio.log /run/fio.err ||
-		{ cat /run/fio.log /run/fio.err; fail "fio job failed"; }
-	[ "$(grep -c 'err= 0' /run/fio.log)" = 5 ] || { cat /run/fio.log; fail "fio: not 5 clean jobs"; }
+	fio_verify_discard /dev/ublkb0 90 0 64M 64M 32M 128M 32M
 	dd if=/dev/zero of=/run/zero bs=1M count=32 2>/dev/null
 	step "read discarded range" 30 dd if=$DEV of=/run/back bs=1M skip=128 count=32 iflag=direct 2>/dev/null
 	cmp -s /run/zero /run/back || fail "discarded range does not read back as zeros"

@@ -134,3 +134,135 @@ iscsi_disk() {
 	done
 	return 1
 }
+
+# ---- bounded steps (tests whose steps may hang in D state: ublk, swap) ----------------------
+# T NAME START: prints "TIMING NAME SECONDS" since START (an $(up) value).
+T() { echo "TIMING $1 $(awk -v a="$2" -v b="$(up)" 'BEGIN { printf "%.2f", b - a }')"; }
+
+# Tasks in D state with their kernel stacks: what a hung step waits for.
+dstate() {
+	local p st
+	for p in /proc/[0-9]*; do
+		st=$(awk '/^State:/ { print $2 }' "$p/status" 2>/dev/null)
+		[ "$st" = D ] || continue
+		echo "D-state: pid ${p#/proc/} $(cat "$p/comm" 2>/dev/null)"
+		sed 's/^/    /' "$p/stack" 2>/dev/null
+	done
+}
+
+# fail_poweroff MSG LOG...: the fail of tests that may leave a file system on a device whose
+# server is gone: prints MSG, the tail of each LOG, the D-state tasks, reports the status and
+# powers the guest off here (/guest/init ends with sync, which would never return).
+fail_poweroff() {
+	local f
+	say "FAIL: $1"
+	shift
+	for f in "$@"; do
+		[ -s "$f" ] && { echo "--- $f"; tail -n 40 "$f"; }
+	done
+	dstate
+	echo "GUEST-EXIT 1 uptime=$(up)"
+	echo o >/proc/sysrq-trigger
+	sleep 10
+	exit 1
+}
+
+# bwait PID SECS: 0 once PID has ended (its status in BW_RC), 1 while it still runs after SECS.
+# (timeout(1) cannot bound these steps: it signals, and a task in D state ignores signals.)
+BW_RC=0
+bwait() {
+	local n=$(($2 * 10))
+	while kill -0 "$1" 2>/dev/null; do
+		[ $n -gt 0 ] || return 1
+		n=$((n - 1))
+		sleep 0.1
+	done
+	wait "$1"
+	BW_RC=$?
+	return 0
+}
+
+# step NAME SECS CMD...: runs CMD (a command, or a function that returns non-zero on failure
+# and never calls fail) and fails naming the step when CMD fails or is still running after SECS.
+step() {
+	local name=$1 secs=$2 pid
+	shift 2
+	"$@" &
+	pid=$!
+	bwait $pid "$secs" || fail "step '$name' hung: still running after ${secs}s"
+	[ "$BW_RC" = 0 ] || fail "step '$name' failed (exit $BW_RC)"
+}
+
+# within SECS CMD...: polls until CMD succeeds; 1 after SECS seconds.
+within() {
+	local n=$(($1 * 20))
+	shift
+	until "$@"; do
+		[ $n -gt 0 ] || return 1
+		n=$((n - 1))
+		sleep 0.05
+	done
+}
+lines_ge() { [ "$(wc -l <"$1")" -ge "$2" ]; }
+
+# fio_verify_discard DEV SECS RW_OFF RW_SIZE TW_OFF TW_SIZE Z_OFF Z_SIZE (sizes as fio takes
+# them, e.g. 128M): five fio jobs straight on DEV, bounded by SECS: random writes verified by
+# crc32c, trim+write verified, a range filled with 0xa5, discarded and read back as zeros.
+# fio 3.33 exits 0 even when a job dies on an assertion: every job is checked. Calls fail.
+fio_verify_discard() {
+	local t
+	cat >/run/verify.fio <<EOJ
+[global]
+filename=$1
+ioengine=psync
+direct=1
+verify_fatal=1
+[randwrite-verify]
+rw=randwrite
+bsrange=4k-256k
+offset=$3
+size=$4
+verify=crc32c
+do_verify=1
+[trimwrite-verify]
+stonewall
+rw=trimwrite
+bs=64k
+offset=$5
+size=$6
+verify=crc32c
+do_verify=1
+[fill]
+stonewall
+rw=write
+bs=1M
+offset=$7
+size=$8
+verify=pattern
+verify_pattern=0xa5
+do_verify=1
+[discard]
+stonewall
+rw=trim
+bs=1M
+offset=$7
+size=$8
+[zero-check]
+stonewall
+rw=read
+bs=1M
+offset=$7
+size=$8
+verify=pattern
+verify_pattern=0x00
+EOJ
+	t=$(up)
+	fio --output=/run/fio.log /run/verify.fio >/run/fio.err 2>&1 &
+	bwait $! "$2" || fail "step 'fio' hung: still running after ${2}s"
+	[ "$BW_RC" = 0 ] || { cat /run/fio.log /run/fio.err; fail "fio"; }
+	T fio-verify-discard "$t"
+	grep -E 'err=|issued|IOPS' /run/fio.log | sed 's/^/  fio: /'
+	! grep -qE 'got signal|Assertion|err= *[1-9]' /run/fio.log /run/fio.err ||
+		{ cat /run/fio.log /run/fio.err; fail "fio job failed"; }
+	[ "$(grep -c 'err= 0' /run/fio.log)" = 5 ] || { cat /run/fio.log; fail "fio: not 5 clean jobs"; }
+}

@@ -1,0 +1,269 @@
+#!/bin/sh
+# Kernel tier, issue 8: ballastd in the guest exports LUN 1 of ballast-targetd (on the host,
+# through the loopback-only forward) as /dev/ublkb0 (ublk_drv.ko built out of tree by
+# ublk-build-module.sh).
+#   A. ballastd --ublk 0 under the allocation tripwire (tests/support/libtripwire.so, fail mode,
+#      armed by netreserve_ready()): /dev/ublkb0 has the LUN's size and block size (as ballastd's
+#      status reports the LUN), discard and write cache as the LUN advertises; fio with crc32c
+#      verify, trim+write verify and a discarded range reading back as zeros (when fio is on
+#      the host; else dd + sha256); mkfs.ext4 on the first 128 MiB, mount, a tree of files,
+#      caches dropped, verified, umount, e2fsck -fn clean; `ballastd ctl status` lists the
+#      device live with no errors; SIGTERM: exit 0, /dev/ublkb0 and /dev/ublkc0 gone, and the
+#      tripwire counted 0 allocations, 0 mappings and 0 failed allocations while armed.
+#   B. user recovery: a second ballastd --ublk 0 finds the tree intact (the data lives in the
+#      target), then a raw writer acknowledges 4 KiB writes (O_DIRECT + fsync: WRITE + FLUSH)
+#      beyond the file system; ballastd is killed with SIGKILL mid-stream; /dev/ublkb0 stays
+#      (same device number) while a third ballastd --ublk 0 takes it over (START/END_USER_
+#      RECOVERY); the writer never sees an error, every acknowledged block reads back intact,
+#      the file system still verifies and is clean, and SIGTERM removes /dev/ublkb0 and
+#      /dev/ublkc0.
+# Every guest step is bounded (step/bwait/within) and a hang fails at once naming the step, with
+# the tasks in D state and their kernel stacks; the VM is bounded to 360 s.
+# Timings are printed as "TIMING <name> <seconds>" lines (TCG: ratios, not absolutes).
+# BALLASTD_ARGS adds options to ballastd in the guest, BALLAST_TARGETD_ARGS to ballast-targetd.
+. "$(dirname "$0")/common.sh"
+
+ballastd=${BALLASTD:-$top_builddir/ballastd}
+targetd=${BALLAST_TARGETD:-$top_builddir/ballast-targetd}
+kt_works "$ballastd" || kt_skip "ballastd is not usable yet ($ballastd --help fails)"
+kt_works "$targetd" || kt_skip "ballast-targetd is not usable yet ($targetd --help fails)"
+kt_init
+
+TRIPWIRE=${TRIPWIRE:-$top_builddir/tests/support/.libs/libtripwire.so}
+if [ ! -f "$TRIPWIRE" ]; then
+	${MAKE:-make} -C "$top_builddir" tests/support/libtripwire.la >&2 ||
+		kt_error "cannot build tests/support/libtripwire.la"
+fi
+[ -f "$TRIPWIRE" ] || kt_error "no tripwire library at $TRIPWIRE"
+KO=$(bash "$KT_DIR/ublk-build-module.sh" --quiet)
+rc=$?
+case $rc in
+0) ;;
+77) kt_skip "ublk_drv.ko cannot be built (see the message above)" ;;
+*) kt_error "tests/kernel/ublk-build-module.sh failed ($rc)" ;;
+esac
+
+EXTRA=""
+if FIO=$(command -v fio); then
+	EXTRA="--bin $FIO:/usr/local/bin/fio"
+	kt_log "fio: $FIO (verify with trims)"
+else
+	kt_log "fio not installed: dd + sha256 instead"
+fi
+
+iqn=iqn.2025-01.org.ballast.test:kernel-ublk
+kt_start_targetd "$iqn" --lun 1:mem:256M
+
+cat >"$KT_TMP/guest.sh" <<'EOT'
+. /etc/kvm-functions.sh
+# dstate, bwait, step, within, T: functions.sh. fail powers the guest off (fail_poweroff).
+fail() { fail_poweroff "$*" /run/b.a.log /run/b.b.log /run/b.c.log; }
+
+CTL=/run/ctl.sock
+# start_b NAME [ENV=VALUE...]: ballastd --ublk 0 in the background (PID in BPID), log in
+# /run/b.NAME.log; waits up to 90 s for its ready lines (in /run/ready.NAME).
+start_b() {
+	local name=$1 n=900
+	shift
+	: >/run/ready.$name
+	env "$@" ballastd -f --portal "$HOST_IP:$ISCSI_PORT" --target "$IQN" \
+		--initiator-name iqn.2025-01.org.ballast:kernel-guest --control $CTL --ublk 0 \
+		$BALLASTD_ARGS --ready-fd 3 3>/run/ready.$name >/run/b.$name.log 2>&1 &
+	BPID=$!
+	until grep -q . /run/ready.$name; do
+		kill -0 $BPID 2>/dev/null || fail "ballastd $name exited before it was ready"
+		[ $n -gt 0 ] || fail "step 'start ballastd $name' hung: not ready after 90s"
+		n=$((n - 1))
+		sleep 0.1
+	done
+	sleep 0.2
+	grep -qx "ublk /dev/ublkb0 lun 1" /run/ready.$name ||
+		fail "ready lines of ballastd $name: $(cat /run/ready.$name)"
+	wait_for /dev/ublkb0 10 || fail "no /dev/ublkb0 node"
+}
+
+# stop_b NAME: SIGTERM, exit 0 within 60 s, /dev/ublkb0 and /dev/ublkc0 gone.
+stop_b() {
+	kill -TERM $BPID
+	bwait $BPID 60 || fail "step 'SIGTERM ballastd $1' hung: still running after 60s"
+	[ "$BW_RC" = 0 ] || fail "ballastd $1 exited $BW_RC on SIGTERM"
+	[ ! -e /sys/block/ublkb0 ] || fail "ublkb0 still there after ballastd $1 exited"
+	[ ! -e /sys/class/ublk-char/ublkc0 ] || fail "ublkc0 still there after ballastd $1 exited"
+}
+
+FSB=32768 # the file system: the first 128 MiB (4 KiB blocks)
+fs_make_tree() {
+	local d f n=0
+	mkfs.ext4 -q -F -b 4096 -E lazy_itable_init=1,lazy_journal_init=1 /dev/ublkb0 $FSB ||
+		return 1
+	mkdir -p /mnt
+	mount -t ext4 /dev/ublkb0 /mnt || return 1
+	for d in a a/b a/b/c d e/f; do
+		mkdir -p "/mnt/$d"
+		for f in 0 1 7 64 1024 3000; do
+			dd if=/dev/urandom of="/mnt/$d/f$f" bs=1K count=$f 2>/dev/null || return 1
+			n=$((n + 1))
+		done
+	done
+	(cd /mnt && find . -type f | sort | xargs sha256sum) >/run/tree.sha || return 1
+	say "wrote $n files"
+	sync
+	umount /mnt
+}
+fs_verify() {
+	echo 3 >/proc/sys/vm/drop_caches
+	mount -t ext4 /dev/ublkb0 /mnt || return 1
+	(cd /mnt && sha256sum -c -s /run/tree.sha) || { say "tree verify failed"; umount /mnt; return 1; }
+	say "tree verified ($(wc -l </run/tree.sha) files)"
+	umount /mnt || return 1
+	fsck_clean /dev/ublkb0
+}
+
+t=$(up)
+step insmod 30 insmod /lib/modules/extra/ublk_drv.ko
+wait_for /dev/ublk-control 5 || fail "no /dev/ublk-control after insmod"
+fs_mods || fail "ext4 modules"
+T insmod "$t"
+
+# ------------------------------------------------------------- A. under the tripwire
+t=$(up)
+start_b a LD_PRELOAD=/usr/local/lib/libtripwire.so TRIPWIRE_MODE=fail
+T start-a "$t"
+grep -E 'ublk|ready' /run/b.a.log
+ballastd ctl $CTL status >/run/status.a || fail "ctl status"
+lunline=$(grep '^lun 1 ' /run/status.a) || fail "no lun 1 in the status"
+set -- $lunline
+blocks=$4 bsz=$6
+Q=/sys/block/ublkb0/queue
+say "lun: $lunline"
+say "limits: size=$(blockdev --getsize64 /dev/ublkb0) lbs=$(cat $Q/logical_block_size) pbs=$(cat $Q/physical_block_size) max_sectors_kb=$(cat $Q/max_sectors_kb) discard_max=$(cat $Q/discard_max_bytes) discard_gran=$(cat $Q/discard_granularity) wzeroes_max=$(cat $Q/write_zeroes_max_bytes) cache=$(cat $Q/write_cache) fua=$(cat $Q/fua 2>/dev/null) nr_requests=$(cat $Q/nr_requests)"
+[ "$(blockdev --getsize64 /dev/ublkb0)" = $((blocks * bsz)) ] || fail "size is not the LUN's ($blocks x $bsz)"
+[ $((blocks * bsz)) = 268435456 ] || fail "the LUN is not 256 MiB"
+[ "$(cat $Q/logical_block_size)" = "$bsz" ] || fail "logical block size is not the LUN's"
+if echo "$lunline" | grep -q ' unmap yes '; then
+	[ "$(cat $Q/discard_max_bytes)" -gt 0 ] || fail "the LUN can unmap but the device has no discard"
+fi
+if echo "$lunline" | grep -q ' wce 1 '; then
+	[ "$(cat $Q/write_cache)" = "write back" ] || fail "write cache not advertised"
+fi
+
+if command -v fio >/dev/null; then
+	fio_verify_discard /dev/ublkb0 150 128M 32M 160M 16M 224M 16M
+else
+	dd_verify() {
+		dd if=/dev/urandom of=/run/a bs=1M count=16 2>/dev/null &&
+		dd if=/run/a of=/dev/ublkb0 bs=1M seek=128 oflag=direct 2>/dev/null || return 1
+		blkdiscard -o $((128 << 20)) -l 1048576 /dev/ublkb0 || return 1
+		echo 3 >/proc/sys/vm/drop_caches
+		dd if=/dev/ublkb0 of=/run/b bs=1M skip=128 count=16 iflag=direct 2>/dev/null || return 1
+		dd if=/dev/zero of=/run/a bs=1M count=1 conv=notrunc 2>/dev/null
+		[ "$(sha256sum </run/a)" = "$(sha256sum </run/b)" ] || { say "dd sha256"; return 1; }
+		rm -f /run/a /run/b
+	}
+	t=$(up)
+	step "dd + sha256 + discard" 90 dd_verify
+	T dd-verify "$t"
+fi
+
+t=$(up)
+step "mkfs + tree" 120 fs_make_tree
+step "tree verify + fsck" 90 fs_verify
+T mkfs-tree-fsck "$t"
+
+ballastd ctl $CTL status >/run/status.a || fail "ctl status"
+grep '^ublk' /run/status.a
+grep -q '^ublk /dev/ublkb0 lun 1 state live recovered no .* errors 0 ' /run/status.a ||
+	fail "status: $(grep '^ublk' /run/status.a)"
+t=$(up)
+stop_b a
+T stop-a "$t"
+tail -n 4 /run/b.a.log
+tw=$(grep '^tripwire:' /run/b.a.log) || fail "no tripwire summary (not preloaded?)"
+say "$tw"
+echo "$tw" | grep -q "mode=fail" || fail "tripwire not in fail mode"
+echo "$tw" | grep -q "armed_allocs=0 " || fail "allocations while armed: $tw"
+echo "$tw" | grep -q "armed_mmaps=0 " || fail "mappings while armed: $tw"
+echo "$tw" | grep -q "armed_fails=0 " || fail "failed allocations while armed: $tw"
+say "A: done; SIGTERM removed /dev/ublkb0 and /dev/ublkc0; tripwire: 0 allocations while armed"
+
+# ------------------------------------------------------------- B. kill -9 + user recovery
+t=$(up)
+start_b b
+T start-b "$t"
+grep -q 'ublk /dev/ublkb0 lun 1: started (.*, user recovery)' /run/b.b.log ||
+	fail "/dev/ublkb0 was not made with user recovery"
+DEVNO=$(cat /sys/block/ublkb0/dev)
+step "tree after restart" 90 fs_verify
+
+# Raw writer past the file system: each write is O_DIRECT + fsync and counts as acknowledged
+# only when dd succeeded.
+N=120
+BASE=$((192 << 8)) # 4 KiB block 49152 = 192 MiB
+dd if=/dev/urandom of=/run/src bs=4096 count=$N 2>/dev/null
+: >/run/acked
+: >/run/failed
+(
+	i=0
+	while [ $i -lt $N ]; do
+		if dd if=/run/src of=/dev/ublkb0 bs=4096 skip=$i seek=$((BASE + i)) count=1 \
+			oflag=direct conv=notrunc,fsync 2>/dev/null; then
+			echo $i >>/run/acked
+		else
+			echo $i >>/run/failed
+		fi
+		i=$((i + 1))
+	done
+) &
+WRITER=$!
+within 90 lines_ge /run/acked 30 ||
+	fail "step 'first 30 raw writes' hung: $(wc -l </run/acked) acknowledged after 90s"
+kill -KILL $BPID
+t=$(up)
+bwait $BPID 30 || fail "step 'killed ballastd exits' hung: still there after 30s"
+acked_at_kill=$(wc -l </run/acked)
+say "B: ballastd killed (SIGKILL) after $acked_at_kill acknowledged writes"
+[ -e /sys/block/ublkb0 ] || fail "ublkb0 vanished after the kill"
+
+t2=$(up)
+start_b c
+T recover-after-kill "$t"
+T recover-ballastd "$t2"
+grep -E 'ublk' /run/b.c.log
+grep -q 'ublk /dev/ublkb0 lun 1: recovered' /run/b.c.log || fail "ballastd c did not recover ublkb0"
+[ "$(cat /sys/block/ublkb0/dev)" = "$DEVNO" ] || fail "device number changed"
+bwait $WRITER 90 || fail "step 'raw writer' hung: $(wc -l </run/acked) of $N acknowledged 90s after recovery"
+[ ! -s /run/failed ] || fail "writer saw errors for blocks: $(tr '\n' ' ' </run/failed)"
+[ "$(wc -l </run/acked)" = $N ] || fail "only $(wc -l </run/acked) of $N writes acknowledged"
+echo 3 >/proc/sys/vm/drop_caches
+verify_acked() {
+	local i a b bad=0
+	for i in $(cat /run/acked); do
+		a=$(dd if=/run/src bs=4096 skip=$i count=1 2>/dev/null | sha256sum)
+		b=$(dd if=/dev/ublkb0 bs=4096 skip=$((BASE + i)) count=1 iflag=direct 2>/dev/null | sha256sum)
+		[ "$a" = "$b" ] || { say "block $i lost"; bad=$((bad + 1)); }
+	done
+	[ $bad = 0 ] || { say "$bad acknowledged writes lost"; return 1; }
+}
+step "verify acknowledged blocks" 90 verify_acked
+say "B: all $N acknowledged writes intact ($acked_at_kill before the kill)"
+step "tree after recovery" 90 fs_verify
+ballastd ctl $CTL status >/run/status.c || fail "ctl status"
+grep '^ublk' /run/status.c
+grep -q '^ublk /dev/ublkb0 lun 1 state live recovered yes ' /run/status.c ||
+	fail "status after recovery: $(grep '^ublk' /run/status.c)"
+t=$(up)
+stop_b c
+T stop-c "$t"
+tail -n 3 /run/b.c.log
+say "BALLASTD-UBLK OK"
+EOT
+
+# shellcheck disable=SC2086
+kt_run --timeout 360 --mem 1024 --fwd "$port:$port" --bin "$ballastd:/usr/local/sbin/ballastd" \
+	--bin "$TRIPWIRE:/usr/local/lib/libtripwire.so" $EXTRA \
+	--file "$KO:/lib/modules/extra/ublk_drv.ko" \
+	--env ISCSI_PORT="$port" --env IQN="$iqn" --env BALLASTD_ARGS="${BALLASTD_ARGS:-}" \
+	"$KT_TMP/guest.sh"
+rc=$?
+[ $rc -eq 0 ] || { kt_log "--- ballast-targetd log"; tail -n 40 "$KT_TMP/targetd.log" | sed 's/^/  /' >&2; }
+exit $rc
