@@ -58,6 +58,7 @@ initiator_config_defaults(struct initiator_config *cfg)
 	cfg->rx_buf_size = 65536;
 	cfg->mlock = true;
 	cfg->oom_score_adj = -1000;
+	cfg->watchdog_ms = 2000;
 	cfg->ready_fd = -1;
 	snprintf(cfg->log_level, sizeof(cfg->log_level), "info");
 }
@@ -362,6 +363,13 @@ initiator_config_set(struct initiator_config *cfg, const char *key, const char *
 		r = conf_parse_bool(value, &cfg->mlock, msg, msg_size);
 	} else if (!strcmp(key, "reserve.oom_score_adj")) {
 		r = set_int(&cfg->oom_score_adj, value, -1000, 1000, msg, msg_size);
+	} else if (!strcmp(key, "reserve.watchdog_ms")) {
+		r = set_u32(&cfg->watchdog_ms, value, 0, 600000, msg, msg_size);
+		if (r == 0 && cfg->watchdog_ms && cfg->watchdog_ms < 500) {
+			snprintf(msg, msg_size, "must be 0 (off) or at least 500 ms (the datapath "
+				 "wakes every 200 ms when idle)");
+			r = -ERANGE;
+		}
 	} else if (!strcmp(key, "reserve.require")) {
 		/* comma-separated protection names that must be applied, or "none" */
 		char buf[128], *save = NULL;

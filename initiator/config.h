@@ -113,6 +113,8 @@ struct initiator_config {
 	bool mlock;                              /* reserve.mlock (Yes) */
 	uint32_t require_prot;                   /* reserve.require: NETRESERVE_PROT_BIT() mask */
 	int oom_score_adj;                       /* reserve.oom_score_adj (-1000) */
+	uint32_t watchdog_ms;                    /* reserve.watchdog_ms: reclaim watchdog (2000,
+						  * 0 = off; netreserve/watchdog.h) */
 	/* daemon */
 	char control[INITIATOR_PATH_MAX];        /* control socket path or "" */
 	int ready_fd;                            /* -1 */

@@ -403,6 +403,7 @@ struct daemon {
 	struct initiator_ublk_exports *ux; /* NULL without ublk exports */
 	struct netreserve_ring *ring;
 	struct netreserve_protect_report prot;
+	struct netreserve_watchdog *wd;    /* NULL when reserve.watchdog_ms is 0 */
 	char target[TEXT_NAME_MAX + 1];
 	char peer[INITIATOR_HOST_MAX + 16];
 	struct initiator_lun *luns;
@@ -446,6 +447,12 @@ control_answer(void *ctx, const char *cmd, char *buf, size_t len)
 		off += (size_t)initiator_ublk_exports_format(d->ux, buf + off, len - off);
 	if (off < len)
 		off += (size_t)netreserve_protect_format(&d->prot, buf + off, len - off);
+	if (off < len && d->wd)
+		off += (size_t)snprintf(buf + off, len - off,
+					"watchdog stall_ms %u pokes %llu max_stall_ms %llu\n",
+					d->cfg->watchdog_ms,
+					(unsigned long long)netreserve_watchdog_pokes(d->wd),
+					(unsigned long long)netreserve_watchdog_max_stall_ms(d->wd));
 	if (off < len) {
 		const struct netreserve_ring_stats *rs = netreserve_ring_stats(d->ring);
 		off += (size_t)snprintf(buf + off, len - off,
@@ -726,6 +733,20 @@ run_daemon(struct initiator_config *cfg)
 		}
 	}
 
+	/* the reclaim watchdog's thread must exist before this thread becomes an IO flusher
+	 * (threads inherit the flag), so that its page fault may invoke the OOM killer */
+	if (cfg->watchdog_ms) {
+		struct netreserve_watchdog_config wc = {
+			.heartbeat = &netreserve_ring_stats(ring)->loops,
+			.stall_ms = cfg->watchdog_ms,
+		};
+		r = netreserve_watchdog_start(&wc, &d.wd);
+		if (r) {
+			log_err("cannot start the reclaim watchdog: %s", strerror(-r));
+			goto out;
+		}
+	}
+
 	/* protections: everything is mapped now */
 	struct netreserve_footprint fp;
 	netreserve_footprint(&nc, &fp);
@@ -774,6 +795,7 @@ run_daemon(struct initiator_config *cfg)
 	}
 
 	netreserve_ready(stats.hdr ? &stats : NULL);
+	netreserve_watchdog_arm(d.wd, true);
 	if (cfg->ready_fd >= 0) {
 		if (exp)
 			initiator_export_ready_lines(exp, cfg->ready_fd);
@@ -788,6 +810,7 @@ run_daemon(struct initiator_config *cfg)
 	if (exp)
 		swap_check(exp);
 	int64_t next_swap_check = now_ms() + SWAP_CHECK_MS;
+	uint64_t pokes = 0;
 	while (!stop_requested) {
 		r = netreserve_ring_wait(ring, 200);
 		if (r < 0) {
@@ -802,6 +825,14 @@ run_daemon(struct initiator_config *cfg)
 		if (exp)
 			initiator_export_run(exp);
 		initiator_ublk_exports_run(ux);
+		if (d.wd && netreserve_watchdog_pokes(d.wd) != pokes) {
+			pokes = netreserve_watchdog_pokes(d.wd);
+			log_warn("the datapath was stuck in the kernel (longest %llu ms): the reclaim "
+				 "watchdog faulted in a page so that the kernel could reclaim or "
+				 "OOM-kill (%llu pokes so far)",
+				 (unsigned long long)netreserve_watchdog_max_stall_ms(d.wd),
+				 (unsigned long long)pokes);
+		}
 		if (exp && now_ms() >= next_swap_check) {
 			swap_check(exp);
 			next_swap_check = now_ms() + SWAP_CHECK_MS;
@@ -816,6 +847,7 @@ run_daemon(struct initiator_config *cfg)
 		}
 	}
 stop:
+	netreserve_watchdog_arm(d.wd, false);
 	netreserve_unready(stats.hdr ? &stats : NULL);
 	if (stop_requested)
 		log_notice("shutting down");
@@ -841,6 +873,7 @@ stop:
 			log_info("logged out of %s", cfg->target);
 	}
 out:
+	netreserve_watchdog_stop(d.wd);
 	/* DEL_DEV after the logout (the queues are done; the ring no longer holds their tags) */
 	initiator_ublk_exports_free(ux);
 	initiator_control_free(ctl);

@@ -5,6 +5,7 @@ netreserve_libnetreserve_a_SOURCES = \
 	netreserve/ring.c netreserve/ring.h \
 	netreserve/conn.c netreserve/conn.h \
 	netreserve/protect.c netreserve/protect.h \
+	netreserve/watchdog.c netreserve/watchdog.h \
 	netreserve/footprint.c netreserve/footprint.h \
 	netreserve/stats.c netreserve/stats.h netreserve/internal.h
 netreserve_libnetreserve_a_CFLAGS = $(AM_CFLAGS) $(URING_CFLAGS)

@@ -56,5 +56,6 @@
 #include "netreserve/conn.h"
 #include "netreserve/footprint.h"
 #include "netreserve/protect.h"
+#include "netreserve/watchdog.h"
 
 #endif

@@ -4,7 +4,8 @@ UNIT_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS) $(URING_CFLAGS) $(CRYPTO_CFLAGS)
 UNIT_COMMON = tests/unit/test-pdu tests/unit/test-sn tests/unit/test-text \
 	tests/unit/test-crc32c tests/unit/test-chap tests/unit/test-conf tests/unit/test-log
 UNIT_NETRESERVE = tests/unit/test-netreserve-pool tests/unit/test-netreserve-bufring \
-	tests/unit/test-netreserve-footprint tests/unit/test-netreserve-protect
+	tests/unit/test-netreserve-footprint tests/unit/test-netreserve-protect \
+	tests/unit/test-netreserve-watchdog
 UNIT_TARGET = tests/unit/test-target-scsi
 UNIT_INITIATOR = tests/unit/test-initiator-nbd
 UNIT_INITIATOR += tests/unit/test-initiator-config tests/unit/test-initiator-scsi
@@ -47,6 +48,9 @@ tests_unit_test_netreserve_footprint_LDADD = $(NETRESERVE_LIBS) $(COMMON_LIBS) $
 tests_unit_test_netreserve_protect_SOURCES = tests/unit/test-netreserve-protect.c
 tests_unit_test_netreserve_protect_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_netreserve_protect_LDADD = $(NETRESERVE_LIBS) $(COMMON_LIBS) $(CUNIT_LIBS)
+tests_unit_test_netreserve_watchdog_SOURCES = tests/unit/test-netreserve-watchdog.c
+tests_unit_test_netreserve_watchdog_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_netreserve_watchdog_LDADD = $(NETRESERVE_LIBS) $(COMMON_LIBS) $(CUNIT_LIBS)
 
 tests_unit_test_target_scsi_SOURCES = tests/unit/test-target-scsi.c
 tests_unit_test_target_scsi_CFLAGS = $(UNIT_CFLAGS)
