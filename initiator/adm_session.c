@@ -406,11 +406,23 @@ report_daemon_errors(const char *text, int status)
 		fprintf(stderr,
 			ADM_NAME ": ballastd exited without reporting an error (status %d)\n",
 			status);
-	if (code)
-		return code;
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 2)
-		return ADM_ERR_INVAL;
-	return ADM_ERR_LOGIN;
+	/* ballastd exits with iscsiadm's codes for failed logins; older ones said it in words */
+	if (WIFEXITED(status)) {
+		switch (WEXITSTATUS(status)) {
+		case ADM_ERR_TRANS:
+		case ADM_ERR_LOGIN:
+		case ADM_ERR_TRANS_TIMEOUT:
+		case ADM_ERR_FATAL_LOGIN:
+		case ADM_ERR_HOST_NOT_FOUND:
+		case ADM_ERR_LOGIN_AUTH_FAILED:
+			return WEXITSTATUS(status);
+		case 2:
+			if (!code)
+				return ADM_ERR_INVAL;
+			break;
+		}
+	}
+	return code ? code : ADM_ERR_LOGIN;
 }
 
 static char *

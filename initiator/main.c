@@ -527,9 +527,47 @@ serve(struct daemon *d, int timeout_ms)
 }
 
 /* Connect and log in, retrying transient failures (initial_login_retry_max). */
+/*
+ * Exit codes of failed logins and discoveries: open-iscsi's (iscsiadm's) numbers, so that
+ * scripts and ballastadm can tell a wrong secret from an unreachable portal.
+ */
+enum {
+	EXIT_FAIL = 1,
+	EXIT_TRANS = 4,		   /* connection failure */
+	EXIT_LOGIN = 5,		   /* login failure (may be retried) */
+	EXIT_TRANS_TIMEOUT = 8,	   /* connection timed out */
+	EXIT_FATAL_LOGIN = 19,	   /* non-retryable login failure (target not found, removed) */
+	EXIT_HOST_NOT_FOUND = 23,  /* the portal's name does not resolve */
+	EXIT_LOGIN_AUTH_FAILED = 24, /* CHAP failed either way, or the target forbids us */
+};
+
+static int
+connect_exit_code(int r)
+{
+	return r == -ENOENT ? EXIT_HOST_NOT_FOUND : r == -ETIMEDOUT ? EXIT_TRANS_TIMEOUT : EXIT_TRANS;
+}
+
+static int
+login_exit_code(int r)
+{
+	switch (r) {
+	case -EACCES:
+		return EXIT_LOGIN_AUTH_FAILED;
+	case -ENOENT:
+		return EXIT_FATAL_LOGIN;
+	case -ETIMEDOUT:
+		return EXIT_TRANS_TIMEOUT;
+	case -ECONNRESET:
+	case -EPIPE:
+		return EXIT_TRANS;
+	default:
+		return EXIT_LOGIN;
+	}
+}
+
 static int
 login(const struct initiator_config *cfg, const uint8_t isid[6], struct initiator_sync *s,
-      struct initiator_login *l, char *peer, size_t peer_size)
+      struct initiator_login *l, char *peer, size_t peer_size, int *code)
 {
 	char msg[512];
 	int r = -EIO;
@@ -544,6 +582,7 @@ login(const struct initiator_config *cfg, const uint8_t isid[6], struct initiato
 					   sizeof(msg));
 		if (r < 0) {
 			log_err("%s", msg);
+			*code = connect_exit_code(r);
 			if (r == -ENOENT)
 				return r;
 			continue;
@@ -564,6 +603,7 @@ login(const struct initiator_config *cfg, const uint8_t isid[6], struct initiato
 		if (r == 0)
 			return 0;
 		log_err("login to %s at %s failed: %s", cfg->target, peer, l->msg);
+		*code = login_exit_code(r);
 		close(s->fd);
 		s->fd = -1;
 		/* authentication and missing targets are not transient */
@@ -596,7 +636,10 @@ run_daemon(struct initiator_config *cfg)
 		r = initiator_discover(cfg, found, ARRAY_SIZE(found), msg, sizeof(msg));
 		if (r < 0) {
 			log_err("%s", msg);
-			return 1;
+			return r == -ENOENT || r == -ETIMEDOUT || r == -ECONNREFUSED ||
+					       r == -EHOSTUNREACH || r == -ENETUNREACH
+				       ? connect_exit_code(r)
+				       : login_exit_code(r);
 		}
 		if (r == 0) {
 			log_err("portal %s:%u lists no target", cfg->portal_host, cfg->portal_port);
@@ -615,9 +658,10 @@ run_daemon(struct initiator_config *cfg)
 		goto out;
 	}
 	initiator_login_random_isid(isid);
-	r = login(cfg, isid, &sync, l, d.peer, sizeof(d.peer));
+	r = login(cfg, isid, &sync, l, d.peer, sizeof(d.peer), &ret);
 	if (r)
 		goto out;
+	ret = EXIT_FAIL;
 	const struct text_params *np = &l->neg.params;
 	char isid_s[13];
 	initiator_login_isid_str(isid, isid_s);
@@ -827,7 +871,7 @@ run_daemon(struct initiator_config *cfg)
 		initiator_ublk_exports_run(ux);
 		if (d.wd && netreserve_watchdog_pokes(d.wd) != pokes) {
 			pokes = netreserve_watchdog_pokes(d.wd);
-			log_warn("the datapath was stuck in the kernel (longest %llu ms): the reclaim "
+			log_warn("the datapath was stuck in the kernel (longest stall %llu ms): the reclaim "
 				 "watchdog faulted in a page so that the kernel could reclaim or "
 				 "OOM-kill (%llu pokes so far)",
 				 (unsigned long long)netreserve_watchdog_max_stall_ms(d.wd),

@@ -30,3 +30,6 @@ EXTRA_DIST += tests/integration/ballastadm-lib.sh
 # ballastd --ublk where the kernel has no ublk_drv: clear error, NBD goes on
 TESTS += tests/integration/ballastd-ublk-absent.sh
 dist_check_SCRIPTS += tests/integration/ballastd-ublk-absent.sh
+# ballastd's exit codes for failed logins (iscsiadm's numbers)
+TESTS += tests/integration/ballastd-exit-codes.sh
+dist_check_SCRIPTS += tests/integration/ballastd-exit-codes.sh

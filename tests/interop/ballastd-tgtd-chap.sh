@@ -21,7 +21,7 @@ stop_ballastd || fail "exit status $BALLASTD_RC"
 if start_ballastd --chap ini-user:wrong-secret-99 --nbd "unix:$WORK/nbd.sock"; then
 	fail "login with a wrong secret succeeded"
 fi
-[ "$BALLASTD_RC" -ne 0 ] || fail "wrong secret: exit status 0"
+[ "$BALLASTD_RC" = 24 ] || fail "wrong secret: exit status $BALLASTD_RC, not 24 (iscsiadm's auth failure)"
 grep -q "authentication failed" "$WORK/ballastd.log" || fail "no clear message for a wrong secret"
 log "wrong secret: $(grep 'authentication failed' "$WORK/ballastd.log" | head -n 1)"
 
@@ -29,7 +29,7 @@ log "wrong secret: $(grep 'authentication failed' "$WORK/ballastd.log" | head -n
 if start_ballastd --nbd "unix:$WORK/nbd.sock"; then
 	fail "login without CHAP succeeded on a CHAP target"
 fi
-[ "$BALLASTD_RC" -ne 0 ] || fail "missing CHAP: exit status 0"
+[ "$BALLASTD_RC" = 24 ] || fail "missing CHAP: exit status $BALLASTD_RC, not 24"
 grep -Eq "requires CHAP|authentication failed|authorization" "$WORK/ballastd.log" ||
 	fail "no clear message for missing CHAP"
 
@@ -48,7 +48,7 @@ if start_ballastd --chap ini-user:ini-secret-123 --mutual-chap tgt-user:not-the-
 	--nbd "unix:$WORK/nbd.sock"; then
 	fail "login accepted a target that failed mutual authentication"
 fi
-[ "$BALLASTD_RC" -ne 0 ] || fail "wrong mutual secret: exit status 0"
+[ "$BALLASTD_RC" = 24 ] || fail "wrong mutual secret: exit status $BALLASTD_RC, not 24"
 grep -q "mutual CHAP" "$WORK/ballastd.log" || fail "no clear message for the mutual failure"
 log "wrong mutual secret: $(grep 'mutual CHAP' "$WORK/ballastd.log" | head -n 1)"
 exit 0
