@@ -35,6 +35,22 @@ struct listener {
 	bool swap; /* KERNEL: /dev/nbdN (or a partition of it) is an active swap area */
 };
 
+/*
+ * NBD replies gathered into one send request: the replies of every task completed in one pass
+ * of the dispatch loop go to the client in one sendmsg (one wakeup of the client) instead of
+ * one each. When every batch of the client is in flight, replies go one by one.
+ */
+#define REPLY_BATCHES 2
+#define REPLY_BATCH_IOV NETRESERVE_CONN_IOV
+
+struct reply_batch {
+	struct client *c;
+	struct initiator_task *head; /* the replies it carries, through reply_next */
+	struct iovec iov[REPLY_BATCH_IOV];
+	struct netreserve_send send;
+	bool busy;
+};
+
 struct client {
 	struct initiator_export *e;
 	uint32_t idx;
@@ -51,6 +67,9 @@ struct client {
 	struct netreserve_send hs_send;
 	struct initiator_nbd_config ncfg;
 	struct initiator_nbd_conn nbd;
+	/* replies built and not yet handed to the connection, through task->reply_next */
+	struct initiator_task *rq_head, *rq_tail;
+	struct reply_batch rb[REPLY_BATCHES];
 };
 
 struct initiator_export {
@@ -66,6 +85,7 @@ struct initiator_export {
 	uint32_t connected;
 	uint32_t stalled;
 	uint32_t rr;
+	bool replies_queued; /* some client has rq_head set */
 	bool stopping;
 	uint64_t accepted, refused;
 	struct log_ratelimit rl;
@@ -172,6 +192,25 @@ client_alloc(struct initiator_export *e)
 
 static void client_flush(struct client *c);
 
+/*
+ * AF_UNIX stream sockets do not autotune: their send buffer stays at net.core.wmem_default
+ * (208 KiB), so a 1 MiB read reply went out in five pieces, each waiting for the client to
+ * drain the last, and the task slot stayed taken meanwhile. Room for one largest reply
+ * (max_io plus headers; the kernel doubles the value for bookkeeping) sends it in one piece.
+ * The footprint already counts NETRESERVE_AUTOTUNE_BUF per direction and connection, which
+ * covers this. A configured reserve.sndbuf is applied at attach and wins.
+ */
+static void
+client_sndbuf(struct initiator_export *e, int fd, const struct listener *l)
+{
+	const struct initiator_config *cfg = e->ec.cfg;
+	if (l->kind == INITIATOR_NBD_TCP || cfg->sndbuf)
+		return;
+	int v = (int)MIN((uint64_t)cfg->max_io + 65536, (uint64_t)INT32_MAX / 2);
+	/* best effort: the default buffer works, only slower */
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
+}
+
 /* Bring up a client on connected socket fd (owned from now on). */
 static int
 client_start(struct initiator_export *e, int fd, int li, bool kernel)
@@ -195,6 +234,7 @@ client_start(struct initiator_export *e, int fd, int li, bool kernel)
 	c->listener = li;
 	c->inflight = 0;
 	c->wbuf = NULL;
+	c->rq_head = c->rq_tail = NULL;
 	c->ncfg = (struct initiator_nbd_config){
 		.exports = e->exports,
 		.nexports = e->ec.nluns,
@@ -206,8 +246,10 @@ client_start(struct initiator_export *e, int fd, int li, bool kernel)
 		r = initiator_nbd_conn_init_transmission(&c->nbd, &c->ncfg, l->default_export);
 	else
 		r = initiator_nbd_conn_init(&c->nbd, &c->ncfg);
-	if (r == 0)
+	if (r == 0) {
+		client_sndbuf(e, fd, l);
 		r = netreserve_conn_attach(e->ec.ring, fd, 0, &client_conn_ops, c, &c->conn);
+	}
 	if (r) {
 		log_ratelimited(&e->rl, LOG_LEVEL_ERR, "nbd %s: cannot serve a client: %s",
 				l->where, strerror(-r));
@@ -552,6 +594,103 @@ reply_sent(struct netreserve_conn *conn, struct netreserve_send *snd, int res)
 	client_task_release(t->owner, t);
 }
 
+static void
+reply_batch_sent(struct netreserve_conn *conn, struct netreserve_send *snd, int res)
+{
+	struct reply_batch *b = container_of(snd, struct reply_batch, send);
+	struct initiator_task *t = b->head;
+	(void)conn;
+	(void)res;
+	b->head = NULL;
+	b->busy = false;
+	while (t) {
+		struct initiator_task *next = t->reply_next;
+		t->reply_next = NULL;
+		client_task_release(b->c, t);
+		t = next;
+	}
+}
+
+/* Release replies that will never be sent (from head on). */
+static void
+replies_drop(struct client *c, struct initiator_task *t)
+{
+	while (t) {
+		struct initiator_task *next = t->reply_next;
+		t->reply_next = NULL;
+		client_task_release(c, t);
+		t = next;
+	}
+}
+
+/*
+ * Hand c's queued replies to the connection in order: as many as fit into each free batch,
+ * one send request per batch; one request per reply when no batch is free.
+ */
+static void
+client_flush_replies(struct client *c)
+{
+	while (c->rq_head) {
+		struct reply_batch *b = NULL;
+		for (size_t i = 0; i < REPLY_BATCHES && !b; i++)
+			if (!c->rb[i].busy)
+				b = &c->rb[i];
+		struct initiator_task *t = c->rq_head;
+		if (!c->conn) {
+			c->rq_head = c->rq_tail = NULL;
+			replies_drop(c, t);
+			return;
+		}
+		if (!b || !t->reply_next) {
+			c->rq_head = t->reply_next;
+			if (!c->rq_head)
+				c->rq_tail = NULL;
+			t->reply_next = NULL;
+			t->reply_send.done = reply_sent;
+			t->reply_send.flags = 0;
+			if (netreserve_conn_send(c->conn, t->reply_iov, t->reply_iovcnt,
+						 &t->reply_send))
+				client_task_release(c, t);
+			continue;
+		}
+		int n = 0;
+		struct initiator_task *last = NULL;
+		while (t && n + t->reply_iovcnt <= REPLY_BATCH_IOV) {
+			memcpy(&b->iov[n], t->reply_iov, sizeof(t->reply_iov[0]) * t->reply_iovcnt);
+			n += t->reply_iovcnt;
+			last = t;
+			t = t->reply_next;
+		}
+		b->head = c->rq_head;
+		last->reply_next = NULL;
+		c->rq_head = t;
+		if (!t)
+			c->rq_tail = NULL;
+		b->c = c;
+		b->send.done = reply_batch_sent;
+		b->send.flags = 0;
+		if (netreserve_conn_send(c->conn, b->iov, n, &b->send)) {
+			t = b->head;
+			b->head = NULL;
+			replies_drop(c, t);
+			continue;
+		}
+		b->busy = true;
+	}
+}
+
+/* Send every client's queued replies (after each dispatch pass, and before closing). */
+static void
+export_flush_replies(struct initiator_export *e)
+{
+	if (!e->replies_queued)
+		return;
+	e->replies_queued = false;
+	for (uint32_t i = 0; i < e->nclients; i++)
+		if (e->clients[i].rq_head)
+			client_flush_replies(&e->clients[i]);
+}
+
 /* Send the reply for t (err: NBD error), or drop it if the client is gone. */
 static void
 reply(struct initiator_task *t, uint32_t err, const char *msg)
@@ -572,10 +711,17 @@ reply(struct initiator_task *t, uint32_t err, const char *msg)
 	t->reply_iov[0] = (struct iovec){ t->reply_hdr, (size_t)n };
 	if (t->nreq.type == INITIATOR_NBD_CMD_READ && !err && t->nreq.length)
 		t->reply_iov[cnt++] = (struct iovec){ t->data, t->nreq.length };
-	t->reply_send.done = reply_sent;
-	t->reply_send.flags = 0;
-	if (netreserve_conn_send(c->conn, t->reply_iov, cnt, &t->reply_send))
-		client_task_release(c, t);
+	t->reply_iovcnt = (uint8_t)cnt;
+	/* replies are called from initiator_session_run() (task completions) and the receive
+	 * path (requests answered at once); initiator_export_run() follows both and sends the
+	 * queue, several replies per send */
+	t->reply_next = NULL;
+	if (c->rq_tail)
+		c->rq_tail->reply_next = t;
+	else
+		c->rq_head = t;
+	c->rq_tail = t;
+	c->e->replies_queued = true;
 }
 
 static void
@@ -692,6 +838,9 @@ client_recv(struct netreserve_conn *conn, const void *data, size_t len, void *ct
 		return 0;
 	if (initiator_nbd_phase(&c->nbd) == INITIATOR_NBD_PHASE_CLOSED)
 		return (long)len; /* after NBD_CMD_DISC or ABORT: input is ignored */
+	/* the commands of every request received in this dispatch pass go out together, at
+	 * initiator_session_run() after the pass */
+	initiator_session_defer(c->e->ec.sess);
 	ssize_t n = initiator_nbd_feed(&c->nbd, data, len);
 	if (n < 0) {
 		log_ratelimited(&c->e->rl, LOG_LEVEL_WARN, "nbd c%u: protocol error: %s", c->idx,
@@ -723,8 +872,12 @@ client_closed(struct netreserve_conn *conn, int err, void *ctx)
 		c->stalled = false;
 		e->stalled--;
 	}
-	initiator_nbd_conn_fini(&c->nbd);
+	/* replies queued and never handed to the connection (batches were completed before) */
 	c->conn = NULL;
+	struct initiator_task *q = c->rq_head;
+	c->rq_head = c->rq_tail = NULL;
+	replies_drop(c, q);
+	initiator_nbd_conn_fini(&c->nbd);
 	c->in_use = false;
 	c->gen++;
 	e->connected--;
@@ -734,14 +887,26 @@ client_closed(struct netreserve_conn *conn, int err, void *ctx)
 		log_info("nbd c%u: disconnected", c->idx);
 }
 
+static void export_run_stalled(struct initiator_export *e);
+
 void
 initiator_export_run(struct initiator_export *e)
 {
 	for (size_t i = 0; i < e->nlisteners; i++)
 		if (!e->listeners[i].armed && e->listeners[i].fd >= 0)
 			arm_accept(e, i);
-	if (!e->stalled || !initiator_session_slot_freed(e->ec.sess))
-		return;
+	if (e->stalled && initiator_session_slot_freed(e->ec.sess)) {
+		initiator_session_defer(e->ec.sess);
+		export_run_stalled(e);
+		initiator_session_flush(e->ec.sess);
+	}
+	export_flush_replies(e);
+}
+
+/* Feed the stalled clients again now that task slots are free. */
+static void
+export_run_stalled(struct initiator_export *e)
+{
 	/* round-robin so that one busy client cannot starve the others */
 	for (uint32_t k = 0; k < e->nclients && e->stalled; k++) {
 		struct client *c = &e->clients[(e->rr + k) % e->nclients];
@@ -791,6 +956,7 @@ initiator_export_stop(struct initiator_export *e)
 			}
 		}
 	}
+	export_flush_replies(e);
 	for (uint32_t i = 0; i < e->nclients; i++)
 		if (e->clients[i].in_use && e->clients[i].conn)
 			netreserve_conn_close(e->clients[i].conn, 0);

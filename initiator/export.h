@@ -54,7 +54,11 @@ int initiator_export_start(struct initiator_export *e);
 /* Write one line per export point ("nbd unix:/path lun 1\n") to fd. Returns 0 or -errno. */
 int initiator_export_ready_lines(struct initiator_export *e, int fd);
 
-/* After each ring poll: let clients stalled on slots continue. Datapath. */
+/*
+ * After each ring poll, and after initiator_session_run(): let clients stalled on slots
+ * continue, then send the NBD replies queued since the last call (task completions and
+ * requests answered at once are gathered per client, several replies in one send). Datapath.
+ */
 void initiator_export_run(struct initiator_export *e);
 
 /* Clients connected now. */

@@ -110,6 +110,24 @@ struct ctl_pdu {
 	struct initiator_session *sess;
 };
 
+/*
+ * SCSI Command PDUs gathered into one send request: every command issued during one pass of
+ * the dispatch loop (NBD requests received, commands the CmdSN window released, next chunks)
+ * goes to the target in one sendmsg, so one TCP segment and one wakeup of the target carry
+ * them all instead of one each. CMD_BATCHES requests may be in flight at once; when all are,
+ * further commands are sent one by one (the previous behaviour), so nothing ever waits.
+ */
+#define CMD_BATCHES 4
+#define CMD_BATCH_IOV NETRESERVE_CONN_IOV
+
+struct cmd_batch {
+	struct initiator_session *sess;
+	struct initiator_task *head; /* the commands it carries, through tx_next */
+	struct iovec iov[CMD_BATCH_IOV];
+	struct netreserve_send send;
+	bool busy;
+};
+
 /* One Data-Out PDU in flight (from the Data-Out pool). */
 struct dout {
 	struct initiator_task *task;
@@ -170,6 +188,10 @@ struct initiator_session {
 	/* CmdSN window queue and completion queue (intrusive through task->next) */
 	struct initiator_task *wq_head, *wq_tail;
 	struct initiator_task *cq_head, *cq_tail;
+	/* commands built and not yet handed to the connection (through task->tx_next) */
+	struct initiator_task *txq_head, *txq_tail;
+	bool defer;                       /* gather commands until flush_cmds() */
+	struct cmd_batch batch[CMD_BATCHES];
 	/* receive parser */
 	int rx_state;
 	uint32_t rx_need, rx_have;
@@ -253,6 +275,8 @@ initiator_session_new(const struct initiator_session_config *sc, struct netreser
 	s->rxbuf_cap = rxcap;
 	s->nop_data = s->rxbuf + rxcap;
 	s->nop.sess = s->ping.sess = s->logout.sess = s->tmf.sess = s;
+	for (size_t i = 0; i < CMD_BATCHES; i++)
+		s->batch[i].sess = s;
 	s->lpdu[0].sess = s->lpdu[1].sess = s;
 	s->cfd = -1;
 	err = initiator_login_crypto_init(&s->crypto, &cfg->auth);
@@ -300,6 +324,7 @@ initiator_session_new(const struct initiator_session_config *sc, struct netreser
 	s->st.window_waits = counter(s, 11, "window_waits");
 	s->st.nop_pings = counter(s, 12, "nop_pings");
 	s->st.slot_waits = counter(s, 13, "slot_waits");
+	s->st.cmd_sends = counter(s, 14, "cmd_sends");
 	*out = s;
 	return 0;
 fail:
@@ -528,6 +553,7 @@ may_hold(const struct initiator_session *s)
 
 static void send_cmd(struct initiator_session *s, struct initiator_task *t);
 static void pump_dout(struct initiator_session *s, struct initiator_task *t);
+static void flush_cmds(struct initiator_session *s);
 
 /* Build the SCSI command for the next part of t's request (from chunk_off on). */
 static void
@@ -713,17 +739,125 @@ send_cmd(struct initiator_session *s, struct initiator_task *t)
 	memcpy(h.scsi_cmd.cdb, t->cdb, sizeof(h.scsi_cmd.cdb));
 	pdu_encode(&h, t->cmd_hdr);
 	put_hdr_digest(s, t->cmd_hdr, &t->cmd_iov[0]);
-	int n = 1 + put_data(s, &t->cmd_iov[1], (char *)t->data + t->data_off, imm, t->cmd_dd);
-	t->cmd_send.done = cmd_sent;
-	t->cmd_send.flags = 0;
+	t->cmd_iovcnt = (uint8_t)(1 + put_data(s, &t->cmd_iov[1], (char *)t->data + t->data_off,
+					       imm, t->cmd_dd));
 	(*s->st.cmds)++;
-	if (netreserve_conn_send(s->conn, t->cmd_iov, n, &t->cmd_send) == 0)
-		t->sends++;
 	if (unsol) {
+		/* pumped by flush_cmds() once the command is queued: Data-Out follows it */
 		t->bursts[0] = (struct initiator_burst){ PDU_RESERVED_TAG, imm, unsol, 0 };
 		t->nbursts = 1;
-		pump_dout(s, t);
 	}
+	/* the command counts as a send in progress until its send request completes */
+	t->sends++;
+	t->tx_next = NULL;
+	if (s->txq_tail)
+		s->txq_tail->tx_next = t;
+	else
+		s->txq_head = t;
+	s->txq_tail = t;
+	if (!s->defer)
+		flush_cmds(s);
+}
+
+static void
+cmd_batch_sent(struct netreserve_conn *c, struct netreserve_send *snd, int res)
+{
+	struct cmd_batch *b = container_of(snd, struct cmd_batch, send);
+	struct initiator_task *t = b->head;
+	(void)c;
+	(void)res; /* a failed send means the connection is closing: on_close holds the tasks */
+	b->head = NULL;
+	b->busy = false;
+	while (t) {
+		struct initiator_task *next = t->tx_next;
+		t->tx_next = NULL;
+		t->sends--;
+		maybe_complete(b->sess, t);
+		t = next;
+	}
+}
+
+/* Queued Data-Out of the commands from head on (unsolicited data follows its command). */
+static void
+pump_unsolicited(struct initiator_session *s, struct initiator_task *head)
+{
+	for (struct initiator_task *t = head; t; t = t->tx_next)
+		if (t->nbursts)
+			pump_dout(s, t);
+}
+
+/*
+ * Hand the queued commands to the connection in CmdSN order: as many as fit into each free
+ * batch, one send request per batch; one request per command when no batch is free.
+ */
+static void
+flush_cmds(struct initiator_session *s)
+{
+	s->defer = false;
+	while (s->txq_head) {
+		struct cmd_batch *b = NULL;
+		for (size_t i = 0; i < CMD_BATCHES && !b; i++)
+			if (!s->batch[i].busy)
+				b = &s->batch[i];
+		struct initiator_task *t = s->txq_head;
+		if (!b || !t->tx_next) {
+			/* alone, or no batch free: the command's own send request */
+			s->txq_head = t->tx_next;
+			if (!s->txq_head)
+				s->txq_tail = NULL;
+			t->tx_next = NULL;
+			t->cmd_send.done = cmd_sent;
+			t->cmd_send.flags = 0;
+			if (!s->conn || netreserve_conn_send(s->conn, t->cmd_iov, t->cmd_iovcnt,
+							     &t->cmd_send) != 0) {
+				t->sends--; /* closing: on_close holds the command for replay */
+				continue;
+			}
+			(*s->st.cmd_sends)++;
+			pump_unsolicited(s, t);
+			continue;
+		}
+		int n = 0;
+		struct initiator_task *last = NULL;
+		while (t && n + t->cmd_iovcnt <= CMD_BATCH_IOV) {
+			memcpy(&b->iov[n], t->cmd_iov, sizeof(t->cmd_iov[0]) * t->cmd_iovcnt);
+			n += t->cmd_iovcnt;
+			last = t;
+			t = t->tx_next;
+		}
+		b->head = s->txq_head;
+		last->tx_next = NULL;
+		s->txq_head = t;
+		if (!t)
+			s->txq_tail = NULL;
+		b->send.done = cmd_batch_sent;
+		b->send.flags = 0;
+		if (!s->conn || netreserve_conn_send(s->conn, b->iov, n, &b->send) != 0) {
+			for (t = b->head; t;) {
+				struct initiator_task *next = t->tx_next;
+				t->tx_next = NULL;
+				t->sends--;
+				t = next;
+			}
+			b->head = NULL;
+			continue;
+		}
+		b->busy = true;
+		(*s->st.cmd_sends)++;
+		pump_unsolicited(s, b->head);
+	}
+}
+
+void
+initiator_session_defer(struct initiator_session *s)
+{
+	s->defer = true;
+}
+
+void
+initiator_session_flush(struct initiator_session *s)
+{
+	flush_cmds(s);
 }
 
 static void dout_sent(struct netreserve_conn *c, struct netreserve_send *snd, int res);
@@ -961,6 +1095,8 @@ done:
 void
 initiator_session_run(struct initiator_session *s)
 {
+	/* next chunks and retries go out with what the receive path gathered */
+	s->defer = true;
 	while (s->cq_head) {
 		struct initiator_task *t = s->cq_head;
 		s->cq_head = t->next;
@@ -968,6 +1104,7 @@ initiator_session_run(struct initiator_session *s)
 			s->cq_tail = NULL;
 		finish(s, t);
 	}
+	flush_cmds(s);
 }
 
 /* ---- control PDUs ------------------------------------------------------------------------ */
@@ -1273,6 +1410,14 @@ hold_outstanding(struct initiator_session *s)
 	struct initiator_task *head = NULL, *tail = NULL;
 	uint32_t n = 0;
 
+	/* commands built and never handed to the connection: held below like the others */
+	for (struct initiator_task *t = s->txq_head; t;) {
+		struct initiator_task *next = t->tx_next;
+		t->tx_next = NULL;
+		t = next;
+	}
+	s->txq_head = s->txq_tail = NULL;
+	s->defer = false;
 	for (uint32_t i = 0; i < s->tasks.count; i++) {
 		struct initiator_task *t = task_at(s, i);
 		if (!s->tasks.state[i] || t->state != T_ISSUED)
@@ -2032,6 +2177,8 @@ on_recv(struct netreserve_conn *c, const void *data, size_t len, void *ctx)
 	(void)c;
 
 	s->last_rx_ms = now_ms();
+	/* commands the window releases go out at initiator_session_run(), gathered */
+	s->defer = true;
 	while (left || (s->rx_state == RX_TAIL && s->rx_have == s->rx_need)) {
 		switch (s->rx_state) {
 		case RX_BHS: {

@@ -121,6 +121,8 @@ struct initiator_task {
 	uint32_t residual;
 	struct initiator_sense sense;
 	uint32_t sends;              /* our PDUs still queued for sending */
+	struct initiator_task *tx_next; /* command send queue / the command batch it went in */
+	uint8_t cmd_iovcnt;          /* iovecs of the SCSI Command PDU in cmd_iov */
 	struct initiator_burst bursts[INITIATOR_MAX_R2T + 1];
 	uint8_t nbursts;
 	uint8_t dout_inflight;
@@ -137,6 +139,8 @@ struct initiator_task {
 	struct initiator_nbd_request nreq;
 	uint8_t reply_hdr[INITIATOR_NBD_REPLY_HDR_MAX];
 	struct iovec reply_iov[2];
+	uint8_t reply_iovcnt;
+	struct initiator_task *reply_next;
 	struct netreserve_send reply_send;
 };
 
@@ -144,6 +148,7 @@ struct initiator_task {
 struct initiator_session_stats {
 	uint64_t *cmds, *reads, *writes, *read_bytes, *write_bytes, *flushes, *trims, *zeroes;
 	uint64_t *errors, *retries, *r2ts, *window_waits, *nop_pings, *slot_waits;
+	uint64_t *cmd_sends;         /* send requests that carried SCSI Command PDUs */
 };
 
 struct initiator_session_config {
@@ -207,9 +212,24 @@ void initiator_session_tick(struct initiator_session *s);
 
 /*
  * Deferred work after a ring poll: complete tasks whose status arrived (done callbacks run
- * here, outside the receive parser). Datapath.
+ * here, outside the receive parser), then send the SCSI commands gathered since the last
+ * call (see initiator_session_defer()). Must be called after every netreserve_ring_wait() or
+ * _poll() that may have run this session's or its submitters' callbacks. Datapath.
  */
 void initiator_session_run(struct initiator_session *s);
+
+/*
+ * Gather from now on: SCSI Command PDUs of submitted (or window-released) tasks are queued and
+ * go out together, several PDUs in one send request, at the next initiator_session_flush() or
+ * initiator_session_run(), instead of one send each. For submitters calling
+ * initiator_session_submit() from ring callbacks (the NBD receive path), where
+ * initiator_session_run() follows before the ring waits again. The receive path of the
+ * session itself gathers the same way. Datapath, owner thread, never fails.
+ */
+void initiator_session_defer(struct initiator_session *s);
+
+/* Send what initiator_session_defer() gathered, and stop gathering. Datapath. */
+void initiator_session_flush(struct initiator_session *s);
 
 /* Start a Logout (reason: close the session). initiator_session_logged_out() says when done. */
 int initiator_session_logout(struct initiator_session *s);
