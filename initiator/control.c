@@ -1,13 +1,34 @@
 /*
- * The control socket. The listening socket is watched with a poll request on the ring; a
- * request is read and answered synchronously with short timeouts, from static storage.
+ * The control socket, served entirely with io_uring operations on the daemon's ring: the
+ * listening socket is read with IORING_OP_ACCEPT, a request with IORING_OP_RECV and the answer
+ * sent with IORING_OP_SEND, so that nothing here blocks the datapath thread that owns the ring,
+ * whatever a local client does (connect and send nothing, send half a line, never read).
+ *
+ * Storage is static: one object per process (the daemon has one control socket), with
+ * CONTROL_SLOTS client slots, each holding its request and answer buffers. Nothing is allocated
+ * after initiator_control_new(), and a buffer the kernel may still write to is never unmapped.
+ *
+ * At most CONTROL_SLOTS clients are in progress at once; the accept is armed only while a slot
+ * is free, so further clients wait in the listen backlog instead of being dropped.
+ *
+ * Deadlines: a client has CONTROL_REQUEST_MS from its accept to send its request line, and
+ * CONTROL_ANSWER_MS to take the answer. One IORING_OP_TIMEOUT ticks every CONTROL_TICK_MS while
+ * a slot is in use; a slot past its deadline is shut down (shutdown(2) on a unix socket never
+ * blocks), which completes its pending recv (0) or send (-EPIPE), and its CQE then closes the
+ * slot without an answer. A per-operation IORING_OP_LINK_TIMEOUT would do the same with twice
+ * the CQEs; this way the control socket never has more than CONTROL_SLOTS + 1 CQEs outstanding
+ * (each slot has one operation at a time, plus the accept, which is armed only while a slot
+ * is free, plus the tick), which stays within the 4 user CQEs that ballastd's ring config
+ * (initiator/main.c) sets aside for it.
  */
 #include <config.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -17,33 +38,173 @@
 #include <unistd.h>
 
 #include "common/compiler.h"
-#include "common/mem.h"
 #include "initiator/control.h"
 
+#include "common/datapath.h"
+
+#define CONTROL_SLOTS 3
+#define CONTROL_REQ_MAX 256
 #define CONTROL_REPLY_MAX (64 * 1024)
+#define CONTROL_REQUEST_MS 1000
+#define CONTROL_ANSWER_MS 2000
+#define CONTROL_TICK_MS 100
+#define CONTROL_BACKLOG 64
+
+/* user_data aux: which operation a CQE completes */
+enum {
+	AUX_ACCEPT = 1,
+	AUX_RECV,
+	AUX_SEND,
+	AUX_TICK,
+};
+
+enum slot_state {
+	SLOT_FREE,
+	SLOT_RECV, /* one recv in flight */
+	SLOT_SEND, /* one send in flight */
+};
+
+struct control_slot {
+	enum slot_state state;
+	int fd;
+	uint16_t gen;
+	bool expired; /* past its deadline and shut down: close without an answer */
+	bool logout;  /* the request was "logout": SIGTERM once the slot is closed */
+	int64_t deadline_ms;
+	size_t have;  /* request bytes received */
+	size_t len;   /* answer length */
+	size_t off;   /* answer bytes sent */
+	char req[CONTROL_REQ_MAX];
+	char reply[CONTROL_REPLY_MAX];
+};
 
 struct initiator_control {
+	bool in_use;
 	int fd;
 	char path[108];
 	struct netreserve_ring *ring;
 	unsigned int kind;
 	initiator_control_fn fn;
 	void *ctx;
-	bool armed;
-	uint16_t gen;
+	uint16_t gen;          /* of the accept and the tick */
+	bool accept_armed;
+	bool accept_retry;     /* the accept failed or had no SQE: re-arm it from the tick */
+	bool tick_armed;
+	struct __kernel_timespec tick_ts;
+	struct control_slot slot[CONTROL_SLOTS];
 };
 
-static char reply_buf[CONTROL_REPLY_MAX];
+/* The only control object; its generations go on across a free and a new. */
+static struct initiator_control control_store;
+static uint16_t control_gen;
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool
+slots_busy(const struct initiator_control *c)
+{
+	for (unsigned int i = 0; i < CONTROL_SLOTS; i++)
+		if (c->slot[i].state != SLOT_FREE)
+			return true;
+	return false;
+}
+
+static struct control_slot *
+free_slot(struct initiator_control *c)
+{
+	for (unsigned int i = 0; i < CONTROL_SLOTS; i++)
+		if (c->slot[i].state == SLOT_FREE)
+			return &c->slot[i];
+	return NULL;
+}
 
 static void
-arm(struct initiator_control *c)
+arm_tick(struct initiator_control *c)
+{
+	if (c->tick_armed)
+		return;
+	struct io_uring_sqe *sqe = netreserve_ring_sqe(c->ring);
+	if (!sqe)
+		return; /* the next slot CQE tries again */
+	c->tick_ts.tv_sec = 0;
+	c->tick_ts.tv_nsec = (long long)CONTROL_TICK_MS * 1000000;
+	io_uring_prep_timeout(sqe, &c->tick_ts, 0, 0);
+	io_uring_sqe_set_data64(sqe, netreserve_ud(c->kind, CONTROL_SLOTS, c->gen, AUX_TICK));
+	c->tick_armed = true;
+}
+
+static void
+arm_accept(struct initiator_control *c)
+{
+	if (c->accept_armed || c->fd < 0 || !free_slot(c))
+		return;
+	struct io_uring_sqe *sqe = netreserve_ring_sqe(c->ring);
+	if (!sqe) {
+		c->accept_retry = true;
+		arm_tick(c);
+		return;
+	}
+	io_uring_prep_accept(sqe, c->fd, NULL, NULL, SOCK_CLOEXEC);
+	io_uring_sqe_set_data64(sqe, netreserve_ud(c->kind, CONTROL_SLOTS, c->gen, AUX_ACCEPT));
+	c->accept_armed = true;
+}
+
+/*
+ * The slot's operation has completed (or was never submitted): close the client, free the
+ * slot, take the next client from the backlog. A logout request takes the daemon's SIGTERM
+ * path (its handler asks the main loop to stop, which drains the exports and logs out of the
+ * target), so there is one shutdown sequence to get right; the answer was sent (or the client
+ * gave up) and the connection closed first.
+ */
+static void
+slot_finish(struct initiator_control *c, struct control_slot *s)
+{
+	bool logout = s->logout;
+
+	close(s->fd);
+	s->fd = -1;
+	s->state = SLOT_FREE;
+	s->logout = false;
+	arm_accept(c);
+	if (logout)
+		kill(getpid(), SIGTERM);
+}
+
+static uint32_t
+slot_index(const struct initiator_control *c, const struct control_slot *s)
+{
+	return (uint32_t)(s - c->slot);
+}
+
+static bool
+submit_recv(struct initiator_control *c, struct control_slot *s)
 {
 	struct io_uring_sqe *sqe = netreserve_ring_sqe(c->ring);
 	if (!sqe)
-		return;
-	io_uring_prep_poll_add(sqe, c->fd, POLLIN);
-	io_uring_sqe_set_data64(sqe, netreserve_ud(c->kind, 0, c->gen, 0));
-	c->armed = true;
+		return false;
+	io_uring_prep_recv(sqe, s->fd, s->req + s->have, sizeof(s->req) - 1 - s->have, 0);
+	io_uring_sqe_set_data64(sqe, netreserve_ud(c->kind, slot_index(c, s), s->gen, AUX_RECV));
+	s->state = SLOT_RECV;
+	return true;
+}
+
+static bool
+submit_send(struct initiator_control *c, struct control_slot *s)
+{
+	struct io_uring_sqe *sqe = netreserve_ring_sqe(c->ring);
+	if (!sqe)
+		return false;
+	/* no MSG_DONTWAIT: io_uring waits for room by polling, off this thread */
+	io_uring_prep_send(sqe, s->fd, s->reply + s->off, s->len - s->off, MSG_NOSIGNAL);
+	io_uring_sqe_set_data64(sqe, netreserve_ud(c->kind, slot_index(c, s), s->gen, AUX_SEND));
+	s->state = SLOT_SEND;
+	return true;
 }
 
 /*
@@ -64,78 +225,155 @@ builtin_answer(const char *cmd, char *buf, size_t len, bool *logout)
 	return -1;
 }
 
-/* Serve one connection; returns true when it asked the daemon to log out. */
-static bool
-serve_one(struct initiator_control *c, int fd)
+/* The request line is complete (or the client closed its side after part of one): answer it. */
+static void
+slot_answer(struct initiator_control *c, struct control_slot *s)
 {
-	char req[256];
-	size_t have = 0;
-	bool logout = false;
-	struct timeval tv = { .tv_sec = 0, .tv_usec = 200000 };
-
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	while (have < sizeof(req) - 1) {
-		ssize_t n = recv(fd, req + have, sizeof(req) - 1 - have, 0);
-		if (n <= 0)
-			break;
-		have += (size_t)n;
-		if (memchr(req, '\n', have))
-			break;
-	}
-	req[have] = 0;
-	char *nl = strchr(req, '\n');
+	s->req[s->have] = 0;
+	char *nl = strchr(s->req, '\n');
 	if (nl)
 		*nl = 0;
-	int len = builtin_answer(req, reply_buf, sizeof(reply_buf), &logout);
+	int len = builtin_answer(s->req, s->reply, sizeof(s->reply), &s->logout);
 	if (len < 0)
-		len = c->fn(c->ctx, req, reply_buf, sizeof(reply_buf));
+		len = c->fn(c->ctx, s->req, s->reply, sizeof(s->reply));
 	if (len < 0)
-		len = snprintf(reply_buf, sizeof(reply_buf), "error %s\n", strerror(-len));
-	if ((size_t)len >= sizeof(reply_buf))
-		len = (int)sizeof(reply_buf) - 1;
-	size_t off = 0;
-	while (off < (size_t)len) {
-		ssize_t n = send(fd, reply_buf + off, (size_t)len - off, MSG_NOSIGNAL);
-		if (n <= 0)
-			break;
-		off += (size_t)n;
+		len = snprintf(s->reply, sizeof(s->reply), "error %s\n", strerror(-len));
+	if (len < 0)
+		len = 0;
+	if ((size_t)len >= sizeof(s->reply))
+		len = (int)sizeof(s->reply) - 1;
+	s->len = (size_t)len;
+	s->off = 0;
+	s->deadline_ms = now_ms() + CONTROL_ANSWER_MS;
+	if (s->len == 0 || !submit_send(c, s))
+		slot_finish(c, s);
+}
+
+static void
+recv_cqe(struct initiator_control *c, struct control_slot *s, int res)
+{
+	if (s->expired || res < 0) {
+		slot_finish(c, s);
+		return;
 	}
-	return logout;
+	if (res == 0) {
+		/* EOF: answer what came before it, as a line; nothing at all gets nothing */
+		if (s->have)
+			slot_answer(c, s);
+		else
+			slot_finish(c, s);
+		return;
+	}
+	size_t from = s->have;
+	s->have += (size_t)res;
+	if (memchr(s->req + from, '\n', s->have - from) || s->have >= sizeof(s->req) - 1) {
+		slot_answer(c, s);
+		return;
+	}
+	if (!submit_recv(c, s))
+		slot_finish(c, s);
+}
+
+static void
+send_cqe(struct initiator_control *c, struct control_slot *s, int res)
+{
+	if (s->expired || res <= 0) {
+		slot_finish(c, s);
+		return;
+	}
+	s->off += (size_t)res;
+	if (s->off >= s->len || !submit_send(c, s))
+		slot_finish(c, s);
+}
+
+static void
+accept_cqe(struct initiator_control *c, int res)
+{
+	c->accept_armed = false;
+	if (res < 0) {
+		if (res == -ECANCELED)
+			return;
+		/* -EMFILE and the like would fail again at once: retry from the tick */
+		if (res == -EINTR || res == -EAGAIN || res == -ECONNABORTED)
+			arm_accept(c);
+		else
+			c->accept_retry = true;
+		arm_tick(c);
+		return;
+	}
+	struct control_slot *s = free_slot(c);
+	if (!s) {
+		close(res); /* cannot happen: the accept is armed only with a free slot */
+		return;
+	}
+	s->fd = res;
+	s->gen = ++control_gen;
+	s->expired = false;
+	s->logout = false;
+	s->have = 0;
+	s->deadline_ms = now_ms() + CONTROL_REQUEST_MS;
+	if (!submit_recv(c, s)) {
+		close(s->fd);
+		s->fd = -1;
+		s->state = SLOT_FREE;
+	}
+	arm_accept(c);
+	arm_tick(c);
+}
+
+static void
+tick_cqe(struct initiator_control *c)
+{
+	c->tick_armed = false;
+	int64_t now = now_ms();
+	for (unsigned int i = 0; i < CONTROL_SLOTS; i++) {
+		struct control_slot *s = &c->slot[i];
+		if (s->state == SLOT_FREE || s->expired || now < s->deadline_ms)
+			continue;
+		/* its pending recv or send completes at once, and its CQE closes it */
+		s->expired = true;
+		shutdown(s->fd, SHUT_RDWR);
+	}
+	if (c->accept_retry) {
+		c->accept_retry = false;
+		arm_accept(c);
+	}
+	if (slots_busy(c) || c->accept_retry)
+		arm_tick(c);
 }
 
 static void
 control_cqe(struct netreserve_ring *r, const struct io_uring_cqe *cqe, void *ctx)
 {
 	struct initiator_control *c = ctx;
+	uint32_t i = netreserve_ud_slot(cqe->user_data);
+	uint16_t gen = netreserve_ud_gen(cqe->user_data);
 	(void)r;
-	if (netreserve_ud_gen(cqe->user_data) != c->gen)
+
+	if (!c->in_use)
 		return;
-	c->armed = false;
-	bool logout = false;
-	if (cqe->res >= 0) {
-		for (int i = 0; i < 4; i++) {
-			struct pollfd p = { .fd = c->fd, .events = POLLIN };
-			if (poll(&p, 1, 0) <= 0)
-				break;
-			int fd = accept(c->fd, NULL, NULL);
-			if (fd < 0)
-				break;
-			fcntl(fd, F_SETFD, FD_CLOEXEC);
-			/* the request itself is read blocking, with a timeout */
-			if (serve_one(c, fd))
-				logout = true;
-			close(fd);
-		}
+	switch (netreserve_ud_aux(cqe->user_data)) {
+	case AUX_ACCEPT:
+		if (gen == c->gen && c->accept_armed)
+			accept_cqe(c, cqe->res);
+		else if (cqe->res >= 0)
+			close(cqe->res); /* a stale accept still hands over a connection */
+		break;
+	case AUX_TICK:
+		if (gen == c->gen && c->tick_armed)
+			tick_cqe(c);
+		break;
+	case AUX_RECV:
+		if (i < CONTROL_SLOTS && c->slot[i].gen == gen && c->slot[i].state == SLOT_RECV)
+			recv_cqe(c, &c->slot[i], cqe->res);
+		break;
+	case AUX_SEND:
+		if (i < CONTROL_SLOTS && c->slot[i].gen == gen && c->slot[i].state == SLOT_SEND)
+			send_cqe(c, &c->slot[i], cqe->res);
+		break;
+	default:
+		break;
 	}
-	arm(c);
-	/*
-	 * A logout request takes the daemon's SIGTERM path (its handler asks the main loop to
-	 * stop, which drains the exports and logs out of the target), so there is one shutdown
-	 * sequence to get right. The reply was sent and the connection closed first.
-	 */
-	if (logout)
-		kill(getpid(), SIGTERM);
 }
 
 int
@@ -143,6 +381,7 @@ initiator_control_new(const char *path, struct netreserve_ring *r, unsigned int 
 		      initiator_control_fn fn, void *ctx, struct initiator_control **out,
 		      char *msg, size_t msg_size)
 {
+	struct initiator_control *c = &control_store;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct stat st;
 	int err;
@@ -151,22 +390,28 @@ initiator_control_new(const char *path, struct netreserve_ring *r, unsigned int 
 		snprintf(msg, msg_size, "control socket path too long: %s", path);
 		return -ENAMETOOLONG;
 	}
-	struct initiator_control *c = mem_zalloc(sizeof(*c));
-	if (!c)
-		return -ENOMEM;
+	if (c->in_use) {
+		snprintf(msg, msg_size, "control socket %s: one control socket per process", path);
+		return -EBUSY;
+	}
+	/* touch every page now, so that serving a request never faults one in */
+	memset(c, 0, sizeof(*c));
 	c->fd = -1;
+	for (unsigned int i = 0; i < CONTROL_SLOTS; i++)
+		c->slot[i].fd = -1;
+	c->gen = ++control_gen;
 	snprintf(c->path, sizeof(c->path), "%s", path);
 	memcpy(sa.sun_path, path, strlen(path) + 1);
 	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
 		unlink(path);
 	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (c->fd < 0 || bind(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    listen(c->fd, 8) < 0) {
+	    listen(c->fd, CONTROL_BACKLOG) < 0) {
 		err = -errno;
 		snprintf(msg, msg_size, "control socket %s: %s", path, strerror(-err));
 		if (c->fd >= 0)
 			close(c->fd);
-		mem_free(c);
+		c->fd = -1;
 		return err;
 	}
 	c->ring = r;
@@ -176,24 +421,71 @@ initiator_control_new(const char *path, struct netreserve_ring *r, unsigned int 
 	err = netreserve_ring_set_handler(r, kind, control_cqe, c);
 	if (err) {
 		snprintf(msg, msg_size, "control socket: %s", strerror(-err));
-		initiator_control_free(c);
+		close(c->fd);
+		unlink(c->path);
+		c->fd = -1;
 		return err;
 	}
-	arm(c);
+	c->in_use = true;
+	arm_accept(c);
 	*out = c;
 	return 0;
+}
+
+/*
+ * Cancels, and waits for, every operation of ours on fd (fd >= 0) or the one with user_data
+ * ud, so that the kernel is done with the slot buffers and the socket before it is closed.
+ */
+static void
+cancel_sync(struct initiator_control *c, int fd, uint64_t ud)
+{
+	struct io_uring_sync_cancel_reg reg = {
+		.addr = ud,
+		.fd = fd,
+		.flags = fd >= 0 ? IORING_ASYNC_CANCEL_FD | IORING_ASYNC_CANCEL_ALL : 0,
+		.timeout = { .tv_sec = -1, .tv_nsec = -1 },
+	};
+	io_uring_register_sync_cancel(netreserve_ring_uring(c->ring), &reg);
 }
 
 void
 initiator_control_free(struct initiator_control *c)
 {
-	if (!c)
+	if (!c || !c->in_use)
 		return;
-	if (c->fd >= 0) {
-		close(c->fd);
-		unlink(c->path);
+	c->in_use = false;
+	netreserve_ring_set_handler(c->ring, c->kind, NULL, NULL);
+	for (unsigned int i = 0; i < CONTROL_SLOTS; i++) {
+		struct control_slot *s = &c->slot[i];
+		if (s->state == SLOT_FREE)
+			continue;
+		cancel_sync(c, s->fd, 0);
+		close(s->fd);
+		s->fd = -1;
+		s->state = SLOT_FREE;
 	}
-	mem_free(c);
+	if (c->accept_armed)
+		cancel_sync(c, c->fd, 0);
+	if (c->tick_armed)
+		cancel_sync(c, -1, netreserve_ud(c->kind, CONTROL_SLOTS, c->gen, AUX_TICK));
+	close(c->fd);
+	unlink(c->path);
+	c->fd = -1;
+}
+
+/* `ballastd ctl` error line on stderr (stdio's fprintf is poisoned in this file). */
+static void PRINTF_FMT(1, 2)
+ctl_err(const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fputs("ballastd ctl: ", stderr);
+	fputs(line, stderr);
+	fputs("\n", stderr);
 }
 
 int
@@ -203,14 +495,14 @@ initiator_control_request(const char *path, const char *cmd, FILE *out)
 	char buf[4096];
 
 	if (strlen(path) >= sizeof(sa.sun_path)) {
-		fprintf(stderr, "ballastd ctl: socket path too long\n");
+		ctl_err("socket path too long");
 		return -ENAMETOOLONG;
 	}
 	memcpy(sa.sun_path, path, strlen(path) + 1);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		int err = -errno;
-		fprintf(stderr, "ballastd ctl: %s: %s\n", path, strerror(-err));
+		ctl_err("%s: %s", path, strerror(-err));
 		if (fd >= 0)
 			close(fd);
 		return err;
@@ -220,7 +512,7 @@ initiator_control_request(const char *path, const char *cmd, FILE *out)
 	int n = snprintf(buf, sizeof(buf), "%s\n", cmd);
 	if (send(fd, buf, (size_t)n, MSG_NOSIGNAL) != n) {
 		int err = -errno;
-		fprintf(stderr, "ballastd ctl: send: %s\n", strerror(-err));
+		ctl_err("send: %s", strerror(-err));
 		close(fd);
 		return err;
 	}
@@ -228,7 +520,7 @@ initiator_control_request(const char *path, const char *cmd, FILE *out)
 		ssize_t r = recv(fd, buf, sizeof(buf), 0);
 		if (r < 0) {
 			int err = -errno;
-			fprintf(stderr, "ballastd ctl: receive: %s\n", strerror(-err));
+			ctl_err("receive: %s", strerror(-err));
 			close(fd);
 			return err;
 		}

@@ -33,3 +33,6 @@ dist_check_SCRIPTS += tests/integration/ballastd-ublk-absent.sh
 # ballastd's exit codes for failed logins (iscsiadm's numbers)
 TESTS += tests/integration/ballastd-exit-codes.sh
 dist_check_SCRIPTS += tests/integration/ballastd-exit-codes.sh
+# ballastd's control socket served asynchronously: holders, non-readers, fd leaks
+TESTS += tests/integration/ballastd-control.sh
+dist_check_SCRIPTS += tests/integration/ballastd-control.sh
