@@ -10,6 +10,8 @@ need_peer
 need fio
 fio --enghelp 2>/dev/null | grep -qw nbd || skip "fio has no nbd engine"
 [ -f "$TRIPWIRE" ] || hard "tripwire library not built: $TRIPWIRE"
+ldd "$BALLASTD" 2>/dev/null | grep -q 'libasan\|libubsan\|libtsan' &&
+	skip "sanitizer build: the LD_PRELOAD tripwire does not mix with the sanitizer runtime"
 SIZE=$((512 * 1024 * 1024))
 start_peer "$SIZE"
 
