@@ -15,6 +15,7 @@
 #include "common/compiler.h"
 #include "common/crc32c.h"
 #include "common/pdu.h"
+#include "common/sn.h"
 
 #include "common/datapath.h"
 
@@ -719,4 +720,84 @@ pdu_check_data_digest(uint32_t computed, const uint8_t *wire, struct pdu_err *er
 	if (computed == pdu_get_digest(wire))
 		return 0;
 	return pdu_fail(err, PDU_DEFECT_DATA_DIGEST, PDU_REJECT_DATA_DIGEST, 0);
+}
+
+void
+pdu_track_target_sn(const struct pdu_hdr *h, uint32_t *expstatsn, uint32_t *expcmdsn,
+		    uint32_t *maxcmdsn)
+{
+	uint32_t statsn = 0, exp = 0, max = 0;
+	bool has_status = false, has_window = true;
+
+	switch (h->opcode) {
+	case PDU_OP_NOP_IN:
+		statsn = h->nop_in.statsn;
+		exp = h->nop_in.expcmdsn;
+		max = h->nop_in.maxcmdsn;
+		has_status = h->itt != PDU_RESERVED_TAG;
+		break;
+	case PDU_OP_SCSI_RSP:
+		statsn = h->scsi_rsp.statsn;
+		exp = h->scsi_rsp.expcmdsn;
+		max = h->scsi_rsp.maxcmdsn;
+		has_status = true;
+		break;
+	case PDU_OP_TMF_RSP:
+		statsn = h->tmf_rsp.statsn;
+		exp = h->tmf_rsp.expcmdsn;
+		max = h->tmf_rsp.maxcmdsn;
+		has_status = true;
+		break;
+	case PDU_OP_LOGIN_RSP:
+		statsn = h->login_rsp.statsn;
+		exp = h->login_rsp.expcmdsn;
+		max = h->login_rsp.maxcmdsn;
+		has_status = true;
+		break;
+	case PDU_OP_TEXT_RSP:
+		statsn = h->text_rsp.statsn;
+		exp = h->text_rsp.expcmdsn;
+		max = h->text_rsp.maxcmdsn;
+		has_status = true;
+		break;
+	case PDU_OP_DATA_IN:
+		statsn = h->data_in.statsn;
+		exp = h->data_in.expcmdsn;
+		max = h->data_in.maxcmdsn;
+		has_status = (h->flags & PDU_DATA_IN_STATUS) != 0;
+		break;
+	case PDU_OP_LOGOUT_RSP:
+		statsn = h->logout_rsp.statsn;
+		exp = h->logout_rsp.expcmdsn;
+		max = h->logout_rsp.maxcmdsn;
+		has_status = true;
+		break;
+	case PDU_OP_R2T:
+		exp = h->r2t.expcmdsn;
+		max = h->r2t.maxcmdsn;
+		break;
+	case PDU_OP_ASYNC:
+		statsn = h->async.statsn;
+		exp = h->async.expcmdsn;
+		max = h->async.maxcmdsn;
+		has_status = true;
+		break;
+	case PDU_OP_REJECT:
+		statsn = h->reject.statsn;
+		exp = h->reject.expcmdsn;
+		max = h->reject.maxcmdsn;
+		has_status = true;
+		break;
+	default:
+		has_window = false;
+	}
+	if (has_status && sn_ge(statsn, *expstatsn))
+		*expstatsn = statsn + 1;
+	/* RFC 7143 4.2.2.1: ignore a window with MaxCmdSN < ExpCmdSN - 1 */
+	if (has_window && !sn_lt(max, exp - 1)) {
+		if (sn_gt(exp, *expcmdsn))
+			*expcmdsn = exp;
+		if (sn_gt(max, *maxcmdsn))
+			*maxcmdsn = max;
+	}
 }

@@ -317,6 +317,16 @@ const char *pdu_defect_str(enum pdu_defect d);
 const char *pdu_opcode_str(uint8_t opcode);
 
 /*
+ * Applies the sequence numbers of a PDU an initiator received (RFC 7143 4.2.2.1): the StatSN
+ * of a PDU that carries a status (a response, Data-In with the S bit, an Asynchronous Message,
+ * a Reject, a NOP-In answering a ping) advances *expstatsn; a window (ExpCmdSN, MaxCmdSN) is
+ * taken unless MaxCmdSN < ExpCmdSN - 1 (invalid: ignored), and neither value ever moves back
+ * (serial arithmetic). Initiator opcodes and unknown ones change nothing. Datapath-safe.
+ */
+void pdu_track_target_sn(const struct pdu_hdr *h, uint32_t *expstatsn, uint32_t *expcmdsn,
+			 uint32_t *maxcmdsn);
+
+/*
  * Decode and validate 48 bytes. `limits` may be NULL (protocol maxima). Returns 0, or
  * -EBADMSG with *err describing the defect (err may be NULL). On error *h holds what could be
  * decoded (opcode, itt) so that a Reject or a response can still be built.

@@ -202,74 +202,7 @@ initiator_sync_send(struct initiator_sync *s, struct pdu_hdr *h, const void *dat
 static void
 track_sn(struct initiator_sync *s, const struct pdu_hdr *h)
 {
-	uint32_t statsn = 0, exp = 0, max = 0;
-	bool has_status = false, has_window = true;
-
-	switch (h->opcode) {
-	case PDU_OP_NOP_IN:
-		statsn = h->nop_in.statsn;
-		exp = h->nop_in.expcmdsn;
-		max = h->nop_in.maxcmdsn;
-		has_status = h->itt != PDU_RESERVED_TAG;
-		break;
-	case PDU_OP_SCSI_RSP:
-		statsn = h->scsi_rsp.statsn;
-		exp = h->scsi_rsp.expcmdsn;
-		max = h->scsi_rsp.maxcmdsn;
-		has_status = true;
-		break;
-	case PDU_OP_LOGIN_RSP:
-		statsn = h->login_rsp.statsn;
-		exp = h->login_rsp.expcmdsn;
-		max = h->login_rsp.maxcmdsn;
-		has_status = true;
-		break;
-	case PDU_OP_TEXT_RSP:
-		statsn = h->text_rsp.statsn;
-		exp = h->text_rsp.expcmdsn;
-		max = h->text_rsp.maxcmdsn;
-		has_status = true;
-		break;
-	case PDU_OP_DATA_IN:
-		statsn = h->data_in.statsn;
-		exp = h->data_in.expcmdsn;
-		max = h->data_in.maxcmdsn;
-		has_status = (h->flags & PDU_DATA_IN_STATUS) != 0;
-		break;
-	case PDU_OP_LOGOUT_RSP:
-		statsn = h->logout_rsp.statsn;
-		exp = h->logout_rsp.expcmdsn;
-		max = h->logout_rsp.maxcmdsn;
-		has_status = true;
-		break;
-	case PDU_OP_R2T:
-		exp = h->r2t.expcmdsn;
-		max = h->r2t.maxcmdsn;
-		break;
-	case PDU_OP_ASYNC:
-		statsn = h->async.statsn;
-		exp = h->async.expcmdsn;
-		max = h->async.maxcmdsn;
-		has_status = true;
-		break;
-	case PDU_OP_REJECT:
-		statsn = h->reject.statsn;
-		exp = h->reject.expcmdsn;
-		max = h->reject.maxcmdsn;
-		has_status = true;
-		break;
-	default:
-		has_window = false;
-	}
-	if (has_status && sn_ge(statsn, s->expstatsn))
-		s->expstatsn = statsn + 1;
-	/* RFC 7143 4.2.2.1: ignore a window with MaxCmdSN < ExpCmdSN - 1 */
-	if (has_window && !sn_lt(max, exp - 1)) {
-		if (sn_gt(exp, s->expcmdsn))
-			s->expcmdsn = exp;
-		if (sn_gt(max, s->maxcmdsn))
-			s->maxcmdsn = max;
-	}
+	pdu_track_target_sn(h, &s->expstatsn, &s->expcmdsn, &s->maxcmdsn);
 }
 
 int
