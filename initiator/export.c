@@ -986,23 +986,37 @@ initiator_export_format(const struct initiator_export *e, char *buf, size_t len)
 	return (int)off;
 }
 
-/* Is the swap area named at p (up to end) /dev/nbd<index> or one of its partitions? */
+/* Is the swap area named at p (up to end) dev or one of its partitions (devpN)? */
 static bool
-swap_name_is_nbd(const char *p, const char *end, int index)
+swap_name_is(const char *p, const char *end, const char *dev)
 {
-	char dev[32];
-	int n = snprintf(dev, sizeof(dev), "/dev/nbd%d", index);
-	if (n <= 0 || end - p < n || memcmp(p, dev, (size_t)n) != 0)
+	size_t n = strlen(dev);
+	if ((size_t)(end - p) < n || memcmp(p, dev, n) != 0)
 		return false;
 	p += n;
 	if (p == end || *p == ' ' || *p == '\t')
 		return true;
-	/* partitions: /dev/nbd0p1 */
+	/* partitions: /dev/nbd0p1, /dev/ublkb0p1 */
 	if (*p++ != 'p' || p == end || *p < '0' || *p > '9')
 		return false;
 	while (p < end && *p >= '0' && *p <= '9')
 		p++;
 	return p == end || *p == ' ' || *p == '\t';
+}
+
+bool
+initiator_swaps_has(const char *swaps, size_t len, const char *dev)
+{
+	/* proc_swaps_show(): a header line, then the path as the first field */
+	const char *end = swaps + len;
+	for (const char *line = swaps; line < end;) {
+		const char *nl = memchr(line, '\n', (size_t)(end - line));
+		const char *le = nl ? nl : end;
+		if (*line == '/' && swap_name_is(line, le, dev)) /* the header is no path */
+			return true;
+		line = nl ? nl + 1 : end;
+	}
+	return false;
 }
 
 int
@@ -1013,15 +1027,9 @@ initiator_export_swap_update(struct initiator_export *e, const char *swaps, size
 		struct listener *l = &e->listeners[i];
 		if (l->kind != INITIATOR_NBD_KERNEL || l->kernel_index < 0)
 			continue;
-		bool on = false;
-		/* proc_swaps_show(): a header line, then the path as the first field */
-		const char *end = swaps + len;
-		for (const char *line = swaps; line < end && !on;) {
-			const char *nl = memchr(line, '\n', (size_t)(end - line));
-			const char *le = nl ? nl : end;
-			on = swap_name_is_nbd(line, le, l->kernel_index);
-			line = nl ? nl + 1 : end;
-		}
+		char dev[32];
+		snprintf(dev, sizeof(dev), "/dev/nbd%d", l->kernel_index);
+		bool on = initiator_swaps_has(swaps, len, dev);
 		if (on != l->swap) {
 			l->swap = on;
 			if (on)

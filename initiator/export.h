@@ -13,6 +13,7 @@
 #ifndef BALLAST_INITIATOR_EXPORT_H
 #define BALLAST_INITIATOR_EXPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -79,6 +80,12 @@ void initiator_export_free(struct initiator_export *e);
  * owner thread, no allocation, does not block.
  */
 int initiator_export_swap_update(struct initiator_export *e, const char *swaps, size_t len);
+
+/*
+ * Whether the text of /proc/swaps (len bytes) names dev ("/dev/nbd0") or one of its partitions
+ * ("/dev/nbd0p2") as an active swap area. Pure.
+ */
+bool initiator_swaps_has(const char *swaps, size_t len, const char *dev);
 
 /* Render exports and clients as text lines ("... swap yes /dev/nbdN" on swapped kernel
  * devices) into buf. */

@@ -17,6 +17,7 @@
 
 #include "common/compiler.h"
 #include "common/log.h"
+#include "initiator/export.h"
 #include "initiator/export_ublk.h"
 #include "initiator/nbd.h"
 #include "initiator/ublk.h"
@@ -63,6 +64,7 @@ struct ux_dev {
 	uint16_t depth;
 	uint8_t state;
 	bool recovered;
+	bool swap;		/* /dev/ublkbN (or a partition) is an active swap area */
 	bool stop_ok;	   /* STOP_DEV succeeded: DEL_DEV at free */
 	bool start_failed; /* START failed with the queue armed: stop it at shutdown */
 	uint64_t size;
@@ -800,6 +802,34 @@ initiator_ublk_exports_free(struct initiator_ublk_exports *x)
 }
 
 int
+initiator_ublk_exports_swap_update(struct initiator_ublk_exports *x, const char *swaps, size_t len)
+{
+	int nswap = 0;
+
+	for (size_t i = 0; x && i < x->ndevs; i++) {
+		struct ux_dev *u = &x->devs[i];
+		if (u->state == UX_FAILED || u->id < 0)
+			continue;
+		char dev[32];
+		snprintf(dev, sizeof(dev), "/dev/ublkb%d", u->id);
+		bool on = initiator_swaps_has(swaps, len, dev);
+		if (on != u->swap) {
+			u->swap = on;
+			if (on)
+				log_warn("%s (lun %llu) is now SWAP: swapping through a userspace "
+					 "initiator can deadlock under memory pressure (sockets "
+					 "cannot reach the kernel's memalloc reserves); use the kernel "
+					 "iSCSI initiator for swap (see doc/oom-safety.md)",
+					 dev, u->lun ? (unsigned long long)u->lun->info.lun : 0ULL);
+			else
+				log_notice("%s is no longer swap", dev);
+		}
+		nswap += on;
+	}
+	return nswap;
+}
+
+int
 initiator_ublk_exports_format(const struct initiator_ublk_exports *x, char *buf, size_t len)
 {
 	size_t off = 0;
@@ -826,14 +856,15 @@ initiator_ublk_exports_format(const struct initiator_ublk_exports *x, char *buf,
 			"ublk /dev/ublkb%d lun %s state %s recovered %s size %llu block %u max_io %u "
 			"depth %u flags 0x%llx requests %llu reads %llu writes %llu flushes %llu "
 			"discards %llu zeroes %llu errors %llu slot_waits %llu waiting %u in_flight %u "
-			"bad_cqe %llu\n",
+			"bad_cqe %llu swap %s\n",
 			u->id, lun, st, u->recovered ? "yes" : "no", (unsigned long long)u->size,
 			u->block, u->max_io, u->depth, (unsigned long long)u->flags,
 			(unsigned long long)u->st.requests, (unsigned long long)u->st.reads,
 			(unsigned long long)u->st.writes, (unsigned long long)u->st.flushes,
 			(unsigned long long)u->st.discards, (unsigned long long)u->st.zeroes,
 			(unsigned long long)u->st.errors, (unsigned long long)u->st.slot_waits,
-			u->wait_count, qs.in_flight, (unsigned long long)qs.bad_cqe);
+			u->wait_count, qs.in_flight, (unsigned long long)qs.bad_cqe,
+			u->swap ? "yes" : "no");
 	}
 	return (int)MIN(off, len);
 }

@@ -123,6 +123,16 @@ bool initiator_ublk_exports_stopped(struct initiator_ublk_exports *x);
 void initiator_ublk_exports_free(struct initiator_ublk_exports *x);
 
 /*
+ * Swap watch, as initiator_export_swap_update() for kernel nbd: swaps holds the text of
+ * /proc/swaps; a device of ours that becomes (or stops being) an active swap area, itself or
+ * a partition, is logged once per change (a warning pointing to the kernel initiator) and
+ * shown as "swap yes" in the status. Returns how many of our devices are swap now. Control
+ * plane, owner thread, no allocation.
+ */
+int initiator_ublk_exports_swap_update(struct initiator_ublk_exports *x, const char *swaps,
+				       size_t len);
+
+/*
  * One line per configured device into buf ("ublk /dev/ublkb0 lun 1 state live ..." or
  * "ublk auto lun - state failed error ..."). snprintf semantics. Never allocates.
  */

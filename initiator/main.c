@@ -477,12 +477,13 @@ now_ms(void)
 /*
  * Swap watch (control plane, from the main loop every few seconds): /proc/swaps into a stack
  * buffer with open/read (no stdio: nothing may allocate after ready), matched against our
- * kernel nbd devices by initiator_export_swap_update(), which warns once per change.
+ * kernel nbd and ublk devices by initiator_export_swap_update() and
+ * initiator_ublk_exports_swap_update(), which warn once per change.
  */
 #define SWAP_CHECK_MS 3000
 
 static void
-swap_check(struct initiator_export *exp)
+swap_check(struct initiator_export *exp, struct initiator_ublk_exports *ux)
 {
 	char buf[8192];
 	size_t len = 0;
@@ -498,7 +499,9 @@ swap_check(struct initiator_export *exp)
 		len += (size_t)n;
 	}
 	close(fd);
-	initiator_export_swap_update(exp, buf, len);
+	if (exp)
+		initiator_export_swap_update(exp, buf, len);
+	initiator_ublk_exports_swap_update(ux, buf, len);
 }
 
 static void
@@ -851,8 +854,7 @@ run_daemon(struct initiator_config *cfg)
 		   sc.max_io >> 10);
 
 	ret = 0;
-	if (exp)
-		swap_check(exp);
+	swap_check(exp, ux);
 	int64_t next_swap_check = now_ms() + SWAP_CHECK_MS;
 	uint64_t pokes = 0;
 	while (!stop_requested) {
@@ -877,8 +879,8 @@ run_daemon(struct initiator_config *cfg)
 				 (unsigned long long)netreserve_watchdog_max_stall_ms(d.wd),
 				 (unsigned long long)pokes);
 		}
-		if (exp && now_ms() >= next_swap_check) {
-			swap_check(exp);
+		if (now_ms() >= next_swap_check) {
+			swap_check(exp, ux);
 			next_swap_check = now_ms() + SWAP_CHECK_MS;
 		}
 		if (initiator_session_dead(sess)) {

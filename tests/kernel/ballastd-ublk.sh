@@ -15,10 +15,20 @@
 #      beyond the file system; ballastd is killed with SIGKILL mid-stream; /dev/ublkb0 stays
 #      (same device number) while a third ballastd --ublk 0 takes it over (START/END_USER_
 #      RECOVERY); the writer never sees an error, every acknowledged block reads back intact,
-#      the file system still verifies and is clean, and SIGTERM removes /dev/ublkb0 and
-#      /dev/ublkc0.
+#      the file system still verifies and is clean.
+#   C. iSCSI reconnect under a writer: with the file system mounted, a writer creates 128 KiB
+#      files (each write + fsync) without a pause while ballast-targetd on the host drops every
+#      connection (its control socket, "ctl drop", asked for by the guest with a "KT-DROP"
+#      console line that this script watches), at least twice and until a drop caught commands
+#      in flight (at most 6): ublk requests wait for the relogin (replacement_timeout) and are
+#      replayed, like NBD ones. Asserted: each drop is followed by a relogin
+#      within 30 s ("recovery reconnects" in the status, a "session reinstated" log line
+#      each); the writer never sees an error, writes go on after each relogin, no I/O error
+#      in dmesg, the status shows the device live with errors 0 and no replacement_timeout
+#      expiry; after umount + drop_caches every file verifies, and e2fsck is clean. SIGTERM
+#      removes /dev/ublkb0 and /dev/ublkc0.
 # Every guest step is bounded (step/bwait/within) and a hang fails at once naming the step, with
-# the tasks in D state and their kernel stacks; the VM is bounded to 360 s.
+# the tasks in D state and their kernel stacks; the VM is bounded to 420 s.
 # Timings are printed as "TIMING <name> <seconds>" lines (TCG: ratios, not absolutes).
 # BALLASTD_ARGS adds options to ballastd in the guest, BALLAST_TARGETD_ARGS to ballast-targetd.
 . "$(dirname "$0")/common.sh"
@@ -35,13 +45,7 @@ if [ ! -f "$TRIPWIRE" ]; then
 		kt_error "cannot build tests/support/libtripwire.la"
 fi
 [ -f "$TRIPWIRE" ] || kt_error "no tripwire library at $TRIPWIRE"
-KO=$(bash "$KT_DIR/ublk-build-module.sh" --quiet)
-rc=$?
-case $rc in
-0) ;;
-77) kt_skip "ublk_drv.ko cannot be built (see the message above)" ;;
-*) kt_error "tests/kernel/ublk-build-module.sh failed ($rc)" ;;
-esac
+kt_ublk_module
 
 EXTRA=""
 if FIO=$(command -v fio); then
@@ -52,7 +56,7 @@ else
 fi
 
 iqn=iqn.2025-01.org.ballast.test:kernel-ublk
-kt_start_targetd "$iqn" --lun 1:mem:256M
+kt_start_targetd "$iqn" --lun 1:mem:256M --control "$KT_TMP/tctl.sock"
 
 cat >"$KT_TMP/guest.sh" <<'EOT'
 . /etc/kvm-functions.sh
@@ -251,6 +255,85 @@ ballastd ctl $CTL status >/run/status.c || fail "ctl status"
 grep '^ublk' /run/status.c
 grep -q '^ublk /dev/ublkb0 lun 1 state live recovered yes ' /run/status.c ||
 	fail "status after recovery: $(grep '^ublk' /run/status.c)"
+
+# ------------------------------------------------------------- C. reconnect under a writer
+reconnects() { ballastd ctl $CTL status | sed -n 's/^recovery reconnects \([0-9]*\) .*/\1/p'; }
+reconnected() { [ "$(reconnects)" -ge "$1" ]; }
+reinstated() { [ "$(grep -c 'session reinstated' /run/b.c.log)" -ge "$1" ]; }
+replayed() { ballastd ctl $CTL status | sed -n 's/^recovery .* replayed \([0-9]*\) .*/\1/p'; }
+mount -t ext4 /dev/ublkb0 /mnt || fail "mount for the reconnect"
+mkdir -p /mnt/rc
+dd if=/dev/urandom of=/run/c.src bs=128K count=32 2>/dev/null
+: >/run/c.acked
+: >/run/c.failed
+rm -f /run/c.stop
+(
+	i=0
+	while [ ! -e /run/c.stop ] && [ $i -lt 400 ]; do # (at most 50 MiB: the fs has 128)
+		if dd if=/run/c.src of=/mnt/rc/f$i bs=128K skip=$((i % 32)) count=1 conv=fsync \
+			2>/dev/null; then
+			echo $i >>/run/c.acked
+		else
+			echo $i >>/run/c.failed
+		fi
+		i=$((i + 1))
+	done
+) &
+CW=$!
+R0=$(reconnects)
+[ -n "$R0" ] || fail "no 'recovery reconnects' in the status"
+L0=$(grep -c 'session reinstated' /run/b.c.log)
+d=0
+while :; do
+	d=$((d + 1))
+	a=$(wc -l </run/c.acked)
+	until_up 60 lines_ge /run/c.acked $((a + 8)) ||
+		fail "step 'writer before drop $d' hung: $(wc -l </run/c.acked) files after 60s"
+	t=$(up)
+	echo "KT-DROP $d" # the host: ballast-targetd ctl SOCK drop
+	until_up 30 reconnected $((R0 + d)) ||
+		fail "step 'relogin after drop $d' hung: reconnects $(reconnects) after 30s"
+	T "relogin-$d" "$t"
+	until_up 10 reinstated $((L0 + d)) || fail "no 'session reinstated' log line for drop $d"
+	say "C: drop $d: $(grep 'connection to .* lost\|session reinstated' /run/b.c.log |
+		tail -n 2 | tr '\n' ' ')"
+	a=$(wc -l </run/c.acked)
+	until_up 60 lines_ge /run/c.acked $((a + 4)) ||
+		fail "step 'writer after relogin $d' hung: $(wc -l </run/c.acked) files after 60s"
+	[ ! -s /run/c.failed ] ||
+		fail "writer saw errors after drop $d: files $(tr '\n' ' ' </run/c.failed)"
+	# at least two drops, and one with commands in flight (held, then replayed)
+	[ $d -ge 2 ] && [ "$(replayed)" -gt 0 ] && break
+	[ $d -lt 6 ] || fail "6 drops and no command was in flight at any of them (replayed 0)"
+done
+: >/run/c.stop
+bwait $CW 60 || fail "step 'writer stops' hung"
+[ ! -s /run/c.failed ] || fail "writer saw errors: files $(tr '\n' ' ' </run/c.failed)"
+! dmesg | grep -iE 'ublkb0.*error|I/O error|EXT4-fs error' || fail "I/O errors in dmesg"
+ballastd ctl $CTL status >/run/status.d || fail "ctl status"
+grep -E '^(ublk|recovery)' /run/status.d
+grep -q '^ublk /dev/ublkb0 lun 1 state live .* errors 0 ' /run/status.d ||
+	fail "ublk status after the drops: $(grep '^ublk' /run/status.d)"
+grep -q ' replacement_expiries 0 ' /run/status.d || fail "replacement_timeout expired"
+NC=$(wc -l </run/c.acked)
+verify_rc() {
+	local i a b bad=0
+	sync
+	umount /mnt || return 1
+	echo 3 >/proc/sys/vm/drop_caches
+	mount -t ext4 /dev/ublkb0 /mnt || return 1
+	for i in $(cat /run/c.acked); do
+		a=$(dd if=/run/c.src bs=128K skip=$((i % 32)) count=1 2>/dev/null | sha256sum)
+		b=$(sha256sum </mnt/rc/f$i)
+		[ "$a" = "$b" ] || { say "file f$i differs"; bad=$((bad + 1)); }
+	done
+	umount /mnt || return 1
+	[ $bad = 0 ] || { say "$bad files differ"; return 1; }
+	fsck_clean /dev/ublkb0
+}
+step "verify the writer's files" 120 verify_rc
+say "C: $NC files written across $d connection drops, no error, all verify;" \
+	"$(grep '^recovery' /run/status.d | cut -d' ' -f1-3,12-13,18-21)"
 t=$(up)
 stop_b c
 T stop-c "$t"
@@ -259,11 +342,34 @@ say "BALLASTD-UBLK OK"
 EOT
 
 # shellcheck disable=SC2086
-kt_run --timeout 360 --mem 1024 --fwd "$port:$port" --bin "$ballastd:/usr/local/sbin/ballastd" \
+kt_run --timeout 420 --mem 1024 --fwd "$port:$port" --bin "$ballastd:/usr/local/sbin/ballastd" \
 	--bin "$TRIPWIRE:/usr/local/lib/libtripwire.so" $EXTRA \
 	--file "$KO:/lib/modules/extra/ublk_drv.ko" \
 	--env ISCSI_PORT="$port" --env IQN="$iqn" --env BALLASTD_ARGS="${BALLASTD_ARGS:-}" \
-	"$KT_TMP/guest.sh"
+	"$KT_TMP/guest.sh" >"$KT_TMP/console.txt" 2>&1 &
+vm=$!
+# Part C: each "KT-DROP N" line of the guest is answered with one "ctl drop" on the target. The
+# console is read where qemu writes it (run.sh's copy on stdout goes through a buffered pipe).
+drops=0 con=""
+tail -n +1 -s 0.2 -f --pid=$vm "$KT_TMP/console.txt" &
+while kill -0 $vm 2>/dev/null; do
+	if [ -z "$con" ]; then
+		for r in $(pgrep -f "run.sh .*$KT_TMP/guest.sh"); do
+			for q in $(pgrep -P "$r" qemu-system); do
+				con=$(tr '\0' '\n' <"/proc/$q/cmdline" | sed -n 's/^file,id=con,path=//p')
+			done
+		done
+	fi
+	n=0
+	[ -n "$con" ] && n=$(grep -a -c 'KT-DROP [0-9]' "$con" 2>/dev/null)
+	while [ "$drops" -lt "$n" ]; do
+		drops=$((drops + 1))
+		kt_log "KT-DROP $drops: $("$targetd" ctl "$KT_TMP/tctl.sock" drop 2>&1 | tr '\n' ' ')"
+	done
+	sleep 0.2
+done
+wait $vm
 rc=$?
+sleep 0.5
 [ $rc -eq 0 ] || { kt_log "--- ballast-targetd log"; tail -n 40 "$KT_TMP/targetd.log" | sed 's/^/  /' >&2; }
 exit $rc

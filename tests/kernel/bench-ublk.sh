@@ -18,13 +18,7 @@ kt_works "$ballastd" || kt_skip "ballastd is not usable ($ballastd --help fails)
 kt_works "$targetd" || kt_skip "ballast-targetd is not usable ($targetd --help fails)"
 FIO=$(command -v fio) || kt_skip "fio not installed"
 kt_init
-KO=$(bash "$KT_DIR/ublk-build-module.sh" --quiet)
-rc=$?
-case $rc in
-0) ;;
-77) kt_skip "ublk_drv.ko cannot be built" ;;
-*) kt_error "tests/kernel/ublk-build-module.sh failed ($rc)" ;;
-esac
+kt_ublk_module
 
 iqn=iqn.2025-01.org.ballast.test:bench-ublk
 kt_start_targetd "$iqn" --lun 1:mem:256M

@@ -133,6 +133,18 @@ kt_start_targetd() {
 	kt_log "ballast-targetd on $hostport, $_iqn"
 }
 
+# kt_ublk_module: builds (or takes from the cache) ublk_drv.ko for the guest kernel and sets
+# KO to its path; skips (77) when it cannot be built, errors otherwise.
+kt_ublk_module() {
+	KO=$(bash "$KT_DIR/ublk-build-module.sh" --quiet)
+	_rc=$?
+	case $_rc in
+	0) ;;
+	77) kt_skip "ublk_drv.ko cannot be built (see the message above)" ;;
+	*) kt_error "tests/kernel/ublk-build-module.sh failed ($_rc)" ;;
+	esac
+}
+
 # kt_helper NAME: path of the guest helper tests/kernel/NAME (memhog, vmmon), built on
 # demand in the build directory.
 kt_helper() {

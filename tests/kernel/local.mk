@@ -45,3 +45,9 @@ tests_kernel_vmmon_SOURCES = tests/kernel/vmmon.c
 # tripwire, kill -9 + user recovery. bench-ublk.sh is not a test.
 KERNEL_TESTS += tests/kernel/ballastd-ublk.sh
 EXTRA_DIST += tests/kernel/bench-ublk.sh
+
+# Issue 8 beside issue 9: writeback under pressure on /dev/ublkb0 (ballastd --ublk 0), about
+# 40-62 s of VM. swap-ublk.sh (swap on ublkb0, an expected deadlock, about 65 s) is not a test:
+# run it by hand (doc/oom-safety.md).
+KERNEL_TESTS += tests/kernel/writeback-ublk.sh
+EXTRA_DIST += tests/kernel/swap-ublk.sh

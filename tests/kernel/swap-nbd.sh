@@ -1,26 +1,32 @@
 #!/bin/sh
-# Swap on /dev/nbd0, characterized (doc/oom-safety.md). A CHARACTERIZATION: the test passes when
-# every configuration produced a recorded outcome (completed, or deadlocked and dumped), and
-# fails only when the harness could not set a configuration up. A deadlock is an expected,
-# reported outcome: a userspace process serving the swap device needs memory to send the pages
-# that would free memory, and userspace sockets get no PF_MEMALLOC / __GFP_MEMALLOC reserves.
+# Swap on /dev/nbd0 (or /dev/ublkb0), characterized (doc/oom-safety.md). A CHARACTERIZATION: the
+# test passes when every configuration produced a recorded outcome (completed, or deadlocked and
+# dumped) and ballastd warned about swap on its kernel nbd device; it fails when the harness
+# could not set a configuration up, when memhog read a wrong page back, or when the warning is
+# missing. A deadlock is an expected, reported outcome: a userspace process serving the swap
+# device needs memory to send the pages that would free memory, and userspace sockets get no
+# PF_MEMALLOC / __GFP_MEMALLOC reserves.
 #
-# Each configuration boots a 256 MiB guest (e1000 NIC, zswap off), puts 1 GiB of swap on
-# /dev/nbd0 and runs tests/kernel/memhog: 600 MiB touched 16 MiB at a time, then every page
+# Each configuration boots a 256 MiB guest (e1000 NIC, zswap off), puts 1 GiB of swap on the
+# device and runs tests/kernel/memhog: 600 MiB touched 16 MiB at a time, then every page
 # read back and checked, within 70 s (SWAP_TIMEOUT=110 for the VM, minus 40): the kernel path
 # touches all 600 MiB in 35-60 s and reads back about 4 MiB/s, so it "survives" rather than
 # completes in that time (SWAP_TIMEOUT=240 lets it complete). A wrong page read back fails the
 # test. tests/kernel/vmmon (mlocked) prints memory, swap and TCP counters and,
-# when nbd0 completes nothing for SWAP_WEDGE seconds (default 30) with requests in flight,
+# when the device completes nothing for SWAP_WEDGE seconds (default 30) with requests in flight,
 # dumps the server's kernel stacks and sysrq l/w/m and powers the guest off. Configurations
 # (SWAP_MODES, default "ballastd nbdkit"; "qemu-nbd" adds qemu-nbd over libiscsi):
 #   ballastd  ballastd in the guest attaches nbd0 through netlink, logged in to ballast-targetd
-#             (mem LUN) on the host. Also checked, reported and not asserted: ballastd notices
-#             that its device became swap (/proc/swaps) and says so in its log and status.
+#             (mem LUN) on the host. Asserted before the hog starts: within 8 s of swapon
+#             ballastd logs "/dev/nbd0 (lun 1) is now SWAP: ..." and its status reports the
+#             export with "swap yes /dev/nbd0" (its /proc/swaps watch, every 3 s).
 #   nbdkit    the kernel path only: Debian's nbd-client -swap in the guest, nbdkit memory on
 #             the host (the kernel's nbd client sends with PF_MEMALLOC); the anchor that works.
 #   qemu-nbd  qemu-nbd -c /dev/nbd0 in the guest, qemu's libiscsi driver to ballast-targetd:
 #             another userspace initiator in ballastd's place.
+# SWAP_DEV=ublk (tests/kernel/swap-ublk.sh): ballastd --ublk 0 serves /dev/ublkb0 instead
+# (ublk_drv.ko from ublk-build-module.sh); only the ballastd mode applies; the swap notice is
+# asserted the same way (its status line is "ublk /dev/ublkb0 ... swap yes").
 # One "SWAP-RESULT" line per configuration; SWAP_KEEP_LOGS=DIR keeps the console logs.
 . "$(dirname "$0")/common.sh"
 
@@ -30,7 +36,16 @@ kt_init
 memhog=$(kt_helper memhog)
 vmmon=$(kt_helper vmmon)
 
-MODES=${SWAP_MODES:-ballastd nbdkit}
+KIND=${SWAP_DEV:-nbd}
+case $KIND in
+nbd) DEV=nbd0 MODES=${SWAP_MODES:-ballastd nbdkit} ;;
+ublk) DEV=ublkb0 MODES=${SWAP_MODES:-ballastd} ;;
+*) kt_error "SWAP_DEV must be nbd or ublk" ;;
+esac
+KO=""
+if [ "$KIND" = ublk ]; then
+	kt_ublk_module
+fi
 HOG=${SWAP_HOG:-600}
 WEDGE=${SWAP_WEDGE:-30}
 VMTIMEOUT=${SWAP_TIMEOUT:-110}
@@ -41,21 +56,17 @@ QEMU_ISCSI=/usr/lib/x86_64-linux-gnu/qemu/block-iscsi.so
 
 cat >"$KT_TMP/guest.sh" <<'EOT'
 . /etc/kvm-functions.sh
-mods nbd || fail "nbd module"
-say "mode=$MODE mem=$(awk '/MemTotal/ { print $2 }' /proc/meminfo)kB hog=${HOG}MiB nic=$(basename "$(readlink /sys/class/net/eth0/device/driver)")"
+since() { awk -v a="$1" -v b="$(up)" 'BEGIN { printf "%.1f", b - a }'; }
+if [ "$KIND" = ublk ]; then ublk_load || fail "ublk_drv"; else mods nbd || fail "nbd module"; fi
+say "mode=$MODE dev=$DEV mem=$(awk '/MemTotal/ { print $2 }' /proc/meminfo)kB hog=${HOG}MiB nic=$(basename "$(readlink /sys/class/net/eth0/device/driver)")"
 case $MODE in
 ballastd)
-	ballastd -f --portal "$HOST_IP:$ISCSI_PORT" --target "$IQN" --lun 1 --nbd kernel \
+	if [ "$KIND" = ublk ]; then EXPORT="--ublk 0"; else EXPORT="--nbd kernel"; fi
+	ballastd -f --portal "$HOST_IP:$ISCSI_PORT" --target "$IQN" --lun 1 $EXPORT \
 		--control /run/ballastd.ctl --initiator-name iqn.2025-01.org.ballast:kernel-guest \
 		$BALLASTD_ARGS >/tmp/server.log 2>&1 &
 	SPID=$!
-	i=0
-	until [ -e /sys/block/nbd0/pid ] && [ "$(cat /sys/block/nbd0/size)" != 0 ]; do
-		kill -0 $SPID 2>/dev/null || { cat /tmp/server.log; fail "ballastd exited"; }
-		[ $i -lt 300 ] || { cat /tmp/server.log; fail "nbd0 not connected after 30 s"; }
-		sleep 0.1
-		i=$((i + 1))
-	done
+	bdev_wait $DEV $SPID 30 /tmp/server.log || fail "ballastd does not serve $DEV"
 	grep -E 'protection: (mlockall|oom_score_adj|io_flusher)' /tmp/server.log | sed 's/^/  /'
 	;;
 nbdkit)
@@ -69,30 +80,34 @@ qemu-nbd)
 	;;
 esac
 [ -n "$SPID" ] && say "server pid $SPID: $(grep -E 'VmRSS|VmLck' /proc/$SPID/status | tr -s ' \t' ' ' | tr '\n' ' ')"
-mkswap /dev/nbd0 >/dev/null || fail "mkswap"
-swapon /dev/nbd0 || fail "swapon"
+mkswap /dev/$DEV >/dev/null || fail "mkswap"
+swapon /dev/$DEV || fail "swapon"
 say "swap on: $(tail -n1 /proc/swaps | tr -s ' \t' ' ')"
 
 if [ "$MODE" = ballastd ]; then
-	# ballastd is to watch /proc/swaps and warn loudly: reported, not asserted. (The IQN
-	# and the paths used here do not contain "swap".)
-	i=0
-	while ! grep -qi swap /tmp/server.log && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-	if grep -qi swap /tmp/server.log; then
-		echo "SWAP-NOTICE log: $(grep -i swap /tmp/server.log | head -n3 | tr '\n' ' ')"
+	# ballastd watches /proc/swaps every 3 s and warns (asserted by the host). The
+	# IQN and the paths used here do not contain "swap".
+	WARN="/dev/$DEV (lun [^)]*) is now SWAP: .*use the kernel iSCSI initiator for swap"
+	t=$(up)
+	within 8 grep -q "$WARN" /tmp/server.log
+	if grep -q "$WARN" /tmp/server.log; then
+		echo "SWAP-NOTICE log: after $(since "$t")s: $(grep -o "$WARN" /tmp/server.log | head -n1)"
 	else
-		echo "SWAP-NOTICE log: MISSING (no line mentioning swap in ballastd's log 5 s after swapon)"
+		echo "SWAP-NOTICE log: MISSING (no '/dev/$DEV ... is now SWAP' in ballastd's log 8 s" \
+			"after swapon; lines mentioning swap: $(grep -ci swap /tmp/server.log))"
 	fi
 	st=$(ballastd ctl /run/ballastd.ctl status 2>&1)
-	if printf '%s\n' "$st" | grep -qi swap; then
-		echo "SWAP-NOTICE status: $(printf '%s\n' "$st" | grep -i swap | head -n3 | tr '\n' ' ')"
+	# kernel nbd: "export ... swap yes /dev/nbd0"; ublk: "ublk /dev/ublkb0 ... swap yes"
+	if printf '%s\n' "$st" | grep -qE "^(export .* swap yes /dev/$DEV|ublk /dev/$DEV .* swap yes)\$"; then
+		echo "SWAP-NOTICE status: $(printf '%s\n' "$st" | grep -E "^(export|ublk) .*swap yes" | cut -c 1-160)"
 	else
-		echo "SWAP-NOTICE status: MISSING (ballastd ctl status does not mention swap)"
+		echo "SWAP-NOTICE status: MISSING (no export line ending 'swap yes /dev/$DEV' in" \
+			"ballastd ctl status: $(printf '%s\n' "$st" | grep -E '^(export|ublk) ' | tr '\n' ';'))"
 	fi
 fi
 
 # vmmon ends the run if the device stops completing requests (GUEST-EXIT 3, powered off).
-vmmon --dev nbd0 ${SPID:+--pid $SPID} --print 5 --wedge "$WEDGE" --wedge-exit 3 &
+vmmon --dev $DEV ${SPID:+--pid $SPID} --print 5 --wedge "$WEDGE" --wedge-exit 3 &
 MON=$!
 free -m
 say "memhog $HOG MiB with read-back (guest limit ${HOGTIMEOUT}s)"
@@ -105,13 +120,13 @@ wait $MON
 alive=n/a
 [ -n "$SPID" ] && { alive=yes; kill -0 $SPID 2>/dev/null || alive=no; }
 so=ok
-timeout 60 swapoff /dev/nbd0 || so=failed
+timeout 60 swapoff /dev/$DEV || so=failed
 case $rc in
 0) outcome=completed ;;
 3 | 143) outcome=survived-slow ;;
 *) outcome=hog-failed ;;
 esac
-echo "SWAP-RESULT mode=$MODE outcome=$outcome memhog_exit=$rc" \
+echo "SWAP-RESULT mode=$MODE dev=$DEV outcome=$outcome memhog_exit=$rc" \
 	"elapsed=${el}s oom_kills=$(dmesg | grep -c 'Killed process') server_alive=$alive swapoff=$so" \
 	"hung_task_reports=$(dmesg | grep -c 'blocked for more than')"
 case $MODE in
@@ -122,17 +137,21 @@ esac
 exit 0
 EOT
 
-RESULTS="" CORRUPT=""
+RESULTS="" CORRUPT="" NOTICE_CHECKED=""
 for mode in $MODES; do
 	log=$KT_TMP/console-$mode.log
 	extra=""
 	env=""
+	if [ "$KIND" = ublk ] && [ "$mode" != ballastd ]; then
+		kt_error "SWAP_DEV=ublk: only SWAP_MODES=ballastd applies ('$mode' serves nbd0)"
+	fi
 	case $mode in
 	ballastd | qemu-nbd)
 		if [ "$mode" = ballastd ]; then
 			kt_works "$ballastd" || { RESULTS="$RESULTS
   $mode: not run: ballastd --help fails"; continue; }
 			extra="--bin $ballastd:/usr/local/sbin/ballastd"
+			[ -n "$KO" ] && extra="$extra --file $KO:/lib/modules/extra/ublk_drv.ko"
 		else
 			if [ -z "$QEMU_NBD" ] || [ ! -f "$QEMU_ISCSI" ]; then
 				RESULTS="$RESULTS
@@ -161,13 +180,13 @@ for mode in $MODES; do
 		;;
 	*) kt_error "unknown SWAP_MODES entry '$mode' (ballastd nbdkit qemu-nbd)" ;;
 	esac
-	kt_log "=== $mode: 256 MiB guest, e1000, swap on nbd0, memhog $HOG MiB, VM bound ${VMTIMEOUT}s"
+	kt_log "=== $mode: 256 MiB guest, e1000, swap on $DEV, memhog $HOG MiB, VM bound ${VMTIMEOUT}s"
 	t0=$(date +%s)
 	# shellcheck disable=SC2086
 	kt_run --timeout "$VMTIMEOUT" --mem 256 --nic e1000 --hung 20 --append zswap.enabled=0 \
 		--fwd "$port:$port" --log "$log" $extra \
 		--bin "$memhog:/usr/local/bin/memhog" --bin "$vmmon:/usr/local/bin/vmmon" \
-		--env MODE="$mode" --env HOG="$HOG" --env HOGTIMEOUT="$HOGTIMEOUT" --env WEDGE="$WEDGE" \
+		--env MODE="$mode" --env KIND="$KIND" --env DEV="$DEV" --env HOG="$HOG" --env HOGTIMEOUT="$HOGTIMEOUT" --env WEDGE="$WEDGE" \
 		--env BALLASTD_ARGS="${BALLASTD_ARGS:-}" $env "$KT_TMP/guest.sh" >"$KT_TMP/out-$mode.txt" 2>&1
 	rc=$?
 	wall=$(($(date +%s) - t0))
@@ -179,7 +198,7 @@ for mode in $MODES; do
 	sum=$(grep -a -o 'VMMON-SUMMARY.*' "$log" | tail -n1)
 	hog=$(grep -a -o 'memhog: [0-9]* MiB t=[0-9.]*s' "$log" | tail -n1)
 	if grep -aq 'VMMON-WEDGED' "$log"; then
-		outcome="DEADLOCK (nbd0 completed nothing for ${WEDGE}s; last progress: ${hog:-memhog printed nothing})"
+		outcome="DEADLOCK ($DEV completed nothing for ${WEDGE}s; last progress: ${hog:-memhog printed nothing})"
 	elif [ "$rc" = 124 ]; then
 		outcome="TIMEOUT (VM bound ${VMTIMEOUT}s; last progress: ${hog:-none})"
 	elif [ -n "$res" ]; then
@@ -203,7 +222,8 @@ for mode in $MODES; do
 	RESULTS="$RESULTS
   $mode: $outcome; vm_exit=$rc wall=${wall}s
     vmmon: ${sum#VMMON-SUMMARY }"
-	notice=$(grep -a -o 'SWAP-NOTICE.*' "$log")
+	notice=$(grep -a -o 'SWAP-NOTICE.*' "$log" | tr -d '\r')
+	[ "$mode" = ballastd ] && NOTICE_CHECKED=yes
 	[ -n "$notice" ] && RESULTS="$RESULTS
 $(printf '%s\n' "$notice" | sed 's/^/    /')"
 	if grep -aq 'VMMON-WEDGED' "$log"; then
@@ -215,7 +235,8 @@ $(kt_stacks "$log")
 done
 
 echo
-echo "SWAP OVER NBD: 256 MiB guest, e1000, 1 GiB swap on nbd0, memhog $HOG MiB + read-back$RESULTS"
+echo "SWAP OVER $KIND: 256 MiB guest, e1000, 1 GiB swap on $DEV," \
+	"memhog $HOG MiB + read-back$RESULTS"
 echo
 case $RESULTS in
 *"ballastd: DEADLOCK"* | *"ballastd: TIMEOUT"*)
@@ -226,11 +247,23 @@ case $RESULTS in
 	kt_log "swap over ballastd COMPLETED: not expected (doc/oom-safety.md); look at the figures"
 	;;
 esac
-case $RESULTS in
-*"SWAP-NOTICE log: MISSING"*) kt_log "NOTE: ballastd did not log that its device became swap (feature missing)" ;;
+st=0
+case " $MODES " in
+*" ballastd "*)
+	if [ -n "$NOTICE_CHECKED" ]; then
+		case $RESULTS in
+		*"SWAP-NOTICE log: after"*"SWAP-NOTICE status: export"* | \
+			*"SWAP-NOTICE log: after"*"SWAP-NOTICE status: ublk"*) ;;
+		*)
+			kt_log "FAIL: ballastd did not warn in its log and status that $DEV became swap"
+			st=1
+			;;
+		esac
+	fi
+	;;
 esac
 if [ -n "$CORRUPT" ]; then
 	kt_log "FAIL: memhog read back wrong pages through swap in:$CORRUPT"
-	exit 1
+	st=1
 fi
-exit 0
+exit $st

@@ -31,13 +31,7 @@ if [ ! -x "$SRV" ]; then
 	${MAKE:-make} -C "$top_builddir" tests/support/ublk-memserver >&2 ||
 		kt_error "cannot build tests/support/ublk-memserver"
 fi
-KO=$(bash "$KT_DIR/ublk-build-module.sh" --quiet)
-rc=$?
-case $rc in
-0) ;;
-77) kt_skip "ublk_drv.ko cannot be built (see the message above)" ;;
-*) kt_error "tests/kernel/ublk-build-module.sh failed ($rc)" ;;
-esac
+kt_ublk_module
 
 EXTRA=""
 if FIO=$(command -v fio); then

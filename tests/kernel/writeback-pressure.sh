@@ -37,6 +37,10 @@
 # max_bytes 16 MiB where the kernel has them (6.2+), max_ratio 10 otherwise (Debian 6.1). Set
 # WB_NIC=virtio for the virtio-net NIC (e1000 by default, as in swap-nbd.sh).
 # WB_BALLASTD_PRELOAD=LIB.so runs ballastd with LD_PRELOAD=LIB.so (experiments).
+#
+# WB_DEV=ublk (tests/kernel/writeback-ublk.sh): ballastd --ublk 0 serves /dev/ublkb0 instead of
+# nbd0 (ublk_drv.ko from ublk-build-module.sh), with the same tuning on ublkb0's BDI, the same
+# hog, bounds and checks; the qemu-nbd anchor is an NBD run and is skipped (WB_ANCHOR=1 adds it).
 . "$(dirname "$0")/common.sh"
 
 ballastd=${BALLASTD:-$top_builddir/ballastd}
@@ -55,6 +59,16 @@ WEDGE=${WB_WEDGE:-30}
 HOG=${WB_HOG:-hold}
 POKE=${WB_POKE:-10}
 case $HOG in hold | fill | none) ;; *) kt_error "WB_HOG must be hold, fill or none" ;; esac
+KIND=${WB_DEV:-nbd}
+KO=""
+case $KIND in
+nbd) DEV=nbd0 ANCHOR=${WB_ANCHOR:-1} ;;
+ublk)
+	DEV=ublkb0 ANCHOR=${WB_ANCHOR:-0}
+	kt_ublk_module
+	;;
+*) kt_error "WB_DEV must be nbd or ublk" ;;
+esac
 TUNE=${WB_TUNE:-1}
 NIC=${WB_NIC:-e1000}
 iqn=iqn.2025-01.org.ballast.test:writeback
@@ -83,10 +97,11 @@ QEMU_ISCSI=/usr/lib/x86_64-linux-gnu/qemu/block-iscsi.so
 cat >"$KT_TMP/guest.sh" <<'EOT'
 . /etc/kvm-functions.sh
 since() { awk -v a="$1" -v b="$(up)" 'BEGIN { printf "%.1f", b - a }'; }
-result() { echo "WB-RESULT mode=$MODE $*"; }
+result() { echo "WB-RESULT mode=$MODE dev=$DEV $*"; }
 mods nbd || fail "nbd module"
+[ "$DEV" = nbd0 ] || ublk_load || fail "ublk_drv"
 fs_mods || fail "ext4"
-say "mode=$MODE tune=$TUNE mem=$(awk '/MemTotal/ { print $2 }' /proc/meminfo)kB writer=${MIB}MiB bound=${BOUND}s"
+say "mode=$MODE dev=$DEV tune=$TUNE mem=$(awk '/MemTotal/ { print $2 }' /proc/meminfo)kB writer=${MIB}MiB bound=${BOUND}s"
 
 if [ "$TUNE" = 1 ]; then
 	echo $((32 << 20)) >/proc/sys/vm/dirty_bytes
@@ -101,17 +116,12 @@ say "vm: dirty_bytes=$(cat /proc/sys/vm/dirty_bytes) dirty_ratio=$(cat /proc/sys
 case $MODE in
 ballastd)
 	[ -n "$PRELOAD" ] && say "ballastd runs with LD_PRELOAD=$PRELOAD"
+	if [ "$DEV" = nbd0 ]; then EXPORT="--nbd kernel"; else EXPORT="--ublk 0"; fi
 	LD_PRELOAD=$PRELOAD ballastd -f --portal "$HOST_IP:$ISCSI_PORT" --target "$IQN" --lun 1 \
-		--nbd kernel --initiator-name iqn.2025-01.org.ballast:kernel-guest $BALLASTD_ARGS \
+		$EXPORT --initiator-name iqn.2025-01.org.ballast:kernel-guest $BALLASTD_ARGS \
 		>/tmp/server.log 2>&1 &
 	SPID=$!
-	i=0
-	until [ -e /sys/block/nbd0/pid ] && [ "$(cat /sys/block/nbd0/size)" != 0 ]; do
-		kill -0 $SPID 2>/dev/null || { cat /tmp/server.log; fail "ballastd exited"; }
-		[ $i -lt 300 ] || { cat /tmp/server.log; fail "nbd0 not connected after 30 s"; }
-		sleep 0.1
-		i=$((i + 1))
-	done
+	bdev_wait $DEV $SPID 30 /tmp/server.log || fail "ballastd does not serve $DEV"
 	grep -E 'protection|reserve|footprint' /tmp/server.log | sed 's/^/  ballastd: /'
 	;;
 qemu-nbd)
@@ -121,12 +131,12 @@ qemu-nbd)
 	[ -n "$SPID" ] || fail "qemu-nbd is not running"
 	;;
 esac
-say "$MODE (pid $SPID) serves nbd0: $(blockdev --getsize64 /dev/nbd0) bytes;" \
+say "$MODE (pid $SPID) serves $DEV: $(blockdev --getsize64 /dev/$DEV) bytes;" \
 	"$(grep -E 'VmRSS|VmLck' /proc/$SPID/status | tr -s ' \t' ' ' | tr '\n' ' ')" \
 	"oom_score_adj=$(cat /proc/$SPID/oom_score_adj)"
 
-# ---- BDI of the nbd device
-B=/sys/block/nbd0/bdi
+# ---- BDI of the device
+B=/sys/block/$DEV/bdi
 knobs=""
 if [ "$TUNE" = 1 ]; then
 	if [ -e $B/strict_limit ]; then echo 1 >$B/strict_limit && knobs="$knobs strict_limit=1"; fi
@@ -138,14 +148,14 @@ if [ "$TUNE" = 1 ]; then
 fi
 say "bdi $(readlink $B | sed 's|.*/||'): max_ratio=$(cat $B/max_ratio) min_ratio=$(cat $B/min_ratio)" \
 	"strict_limit=$(cat $B/strict_limit 2>/dev/null || echo n/a) max_bytes=$(cat $B/max_bytes 2>/dev/null || echo n/a)" \
-	"io_timeout=$(cat /sys/block/nbd0/queue/io_timeout 2>/dev/null)ms applied:${knobs:- none}"
+	"io_timeout=$(cat /sys/block/$DEV/queue/io_timeout 2>/dev/null)ms applied:${knobs:- none}"
 
-mkfs.ext4 -q -F -E lazy_itable_init=1,lazy_journal_init=1 /dev/nbd0 || fail "mkfs.ext4"
+mkfs.ext4 -q -F -E lazy_itable_init=1,lazy_journal_init=1 /dev/$DEV || fail "mkfs.ext4"
 mkdir -p /mnt
-mount -t ext4 /dev/nbd0 /mnt || fail "mount"
+mount -t ext4 /dev/$DEV /mnt || fail "mount"
 
 # ---- pressure: monitor, hog (restarted when killed), writer
-vmmon --dev nbd0 --pid $SPID --print 10 --poke "$POKE" --wedge "$WEDGE" --wedge-exit 3 &
+vmmon --dev $DEV --pid $SPID --print 10 --poke "$POKE" --wedge "$WEDGE" --wedge-exit 3 &
 MON=$!
 case $HOG in
 fill) HOGARGS="--fill --keep-free 4 --step 4" ;;
@@ -206,7 +216,7 @@ hung=$(dmesg | grep -c 'blocked for more than')
 # ---- verify: remount, sha256, fsck
 umount /mnt || fail "umount"
 echo 3 >/proc/sys/vm/drop_caches
-mount -t ext4 /dev/nbd0 /mnt || fail "remount"
+mount -t ext4 /dev/$DEV /mnt || fail "remount"
 T2=$(up)
 verify=ok
 if [ "$VERIFY" = full ]; then
@@ -224,7 +234,7 @@ else
 fi
 umount /mnt
 fsck=clean
-fsck_clean /dev/nbd0 || fsck=errors
+fsck_clean /dev/$DEV || fsck=errors
 
 case $MODE in
 ballastd)
@@ -255,10 +265,12 @@ one_run() {
 		--lun "1:file:$KT_TMP/lun.img" --ready-fd 3 ${BALLAST_TARGETD_ARGS:-}
 	tpid=$KT_LAST_PID
 	port=${KT_READY##*:}
-	kt_log "=== $mode: ballast-targetd on $KT_READY (file LUN 1 GiB), guest 256 MiB, nic $NIC, hog $HOG"
-	extra=""
+	extra="" mdev=nbd0 label=$mode
+	[ "$mode" = ballastd ] && mdev=$DEV
+	kt_log "=== $mode on $mdev: ballast-targetd on $KT_READY (file LUN 1 GiB), guest 256 MiB, nic $NIC, hog $HOG"
 	if [ "$mode" = ballastd ]; then
 		extra="--bin $ballastd:/usr/local/sbin/ballastd"
+		[ -n "$KO" ] && extra="$extra --file $KO:/lib/modules/extra/ublk_drv.ko" label="$mode/$DEV"
 		[ -n "${WB_BALLASTD_PRELOAD:-}" ] &&
 			extra="$extra --bin $WB_BALLASTD_PRELOAD:/usr/local/lib/preload.so"
 	else
@@ -271,7 +283,7 @@ one_run() {
 		--log "$KT_TMP/console-$mode.log" $extra \
 		--bin "$memhog:/usr/local/bin/memhog" --bin "$vmmon:/usr/local/bin/vmmon" \
 		--file "$KT_TMP/base.bin:/guest/base.bin" --file "$KT_TMP/chunks.sha:/guest/chunks.sha" \
-		--env MODE="$mode" --env ISCSI_PORT="$port" --env IQN="$iqn" --env MIB="$MIB" \
+		--env MODE="$mode" --env DEV="$mdev" --env ISCSI_PORT="$port" --env IQN="$iqn" --env MIB="$MIB" \
 		--env NCHUNKS="$nchunks" --env EXPECT="$expect" --env BOUND="$BOUND" \
 		--env TUNE="$TUNE" --env WEDGE="$WEDGE" --env BALLASTD_ARGS="${BALLASTD_ARGS:-}" \
 		--env HOG="$HOG" --env VERIFY="${WB_VERIFY:-sample}" --env POKE="$POKE" \
@@ -293,7 +305,7 @@ one_run() {
 	MAXSTALL=$(printf '%s\n' "$sum" | sed -n 's/.*max_stall=\([0-9.]*\)s.*/\1/p')
 	POKES=$(printf '%s\n' "$sum" | sed -n 's/.* pokes=\([0-9]*\).*/\1/p')
 	{
-		printf '  %-16s vm_exit=%s wall=%ss wedged=%s host_copy_ok=%s %s\n' "$mode:" "$RC" \
+		printf '  %-16s vm_exit=%s wall=%ss wedged=%s host_copy_ok=%s %s\n' "$label:" "$RC" \
 			"$wall" "$wedged" "$HOSTOK" "${res#WB-RESULT }"
 		printf '  %-16s vmmon: %s\n' "" "${sum#VMMON-SUMMARY }"
 	} >>"$KT_TMP/summary"
@@ -307,7 +319,7 @@ one_run() {
 : >"$KT_TMP/summary"
 one_run ballastd
 b_rc=$RC b_host=$HOSTOK b_stall=${MAXSTALL:-999} b_pokes=$POKES
-if [ "${WB_ANCHOR:-1}" = 1 ]; then
+if [ "$ANCHOR" = 1 ]; then
 	if [ -n "$QEMU_NBD" ] && [ -f "$QEMU_ISCSI" ]; then
 		one_run qemu-nbd
 	else
@@ -317,7 +329,7 @@ if [ "${WB_ANCHOR:-1}" = 1 ]; then
 fi
 
 echo
-echo "WRITEBACK-PRESSURE ${MIB} MiB through ext4 on nbd0, 256 MiB guest, no swap, hog=$HOG tune=$TUNE nic=$NIC"
+echo "WRITEBACK-PRESSURE ${MIB} MiB through ext4 on $DEV, 256 MiB guest, no swap, hog=$HOG tune=$TUNE nic=$NIC"
 cat "$KT_TMP/summary"
 echo
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/compiler.h"
+#include "initiator/export.h"
 #include "initiator/nbd.h"
 #include "initiator/nbd_kernel.h"
 #include "tests/unit/unit.h"
@@ -1434,8 +1435,31 @@ static const struct unit_test encode_tests[] = {
     {NULL, NULL},
 };
 
+/* The swap watch's matcher: whole device names and their partitions only. */
+static void
+test_swaps_has(void)
+{
+	const char *swaps = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n"
+			    "/dev/nbd10                              partition\t1048572\t\t0\t\t-2\n"
+			    "/dev/ublkb0p2                           partition\t524284\t\t0\t\t-3\n"
+			    "/swapfile                               file\t\t65532\t\t0\t\t-4";
+	size_t len = strlen(swaps);
+
+	CU_ASSERT_TRUE(initiator_swaps_has(swaps, len, "/dev/nbd10"));
+	CU_ASSERT_FALSE(initiator_swaps_has(swaps, len, "/dev/nbd1"));  /* not a prefix match */
+	CU_ASSERT_FALSE(initiator_swaps_has(swaps, len, "/dev/nbd0"));
+	CU_ASSERT_TRUE(initiator_swaps_has(swaps, len, "/dev/ublkb0")); /* its partition 2 */
+	CU_ASSERT_FALSE(initiator_swaps_has(swaps, len, "/dev/ublkb2"));
+	CU_ASSERT_FALSE(initiator_swaps_has(swaps, len, "Filename"));   /* header field, no match */
+	CU_ASSERT_TRUE(initiator_swaps_has(swaps, len, "/swapfile"));
+	CU_ASSERT_FALSE(initiator_swaps_has("", 0, "/dev/nbd0"));
+	/* a last line without newline, cut in the middle of the name */
+	CU_ASSERT_FALSE(initiator_swaps_has("/dev/nbd", 8, "/dev/nbd0"));
+}
+
 static const struct unit_test kernel_tests[] = {
     {"no nbd netlink family", test_kernel_no_family},
+    {"swap watch matcher", test_swaps_has},
     {NULL, NULL},
 };
 

@@ -266,3 +266,36 @@ EOJ
 		{ cat /run/fio.log /run/fio.err; fail "fio job failed"; }
 	[ "$(grep -c 'err= 0' /run/fio.log)" = 5 ] || { cat /run/fio.log; fail "fio: not 5 clean jobs"; }
 }
+
+# ---- ublk and network block devices served by a daemon in the guest -------------------------
+# ublk_load: insmod the out-of-tree ublk_drv.ko the host passed with
+# --file KO:/lib/modules/extra/ublk_drv.ko (ublk-build-module.sh); waits for /dev/ublk-control.
+ublk_load() {
+	insmod /lib/modules/extra/ublk_drv.ko || { say "insmod ublk_drv.ko failed"; return 1; }
+	wait_for /dev/ublk-control 5 || { say "no /dev/ublk-control after insmod"; return 1; }
+}
+
+# bdev_wait DEV PID SECS LOG: wait until /sys/block/DEV has a non-zero size and /dev/DEV exists,
+# while PID (the daemon serving it) runs; 1 (after printing LOG) when PID exits or SECS pass.
+bdev_wait() {
+	local i=0
+	until [ -e "/dev/$1" ] && [ "$(cat "/sys/block/$1/size" 2>/dev/null || echo 0)" != 0 ] &&
+		{ [ "${1#nbd}" = "$1" ] || [ -e "/sys/block/$1/pid" ]; }; do
+		kill -0 "$2" 2>/dev/null || { cat "$4"; say "the server of $1 exited"; return 1; }
+		[ $i -lt $(($3 * 10)) ] || { cat "$4"; say "$1 not served after $3 s"; return 1; }
+		sleep 0.1
+		i=$((i + 1))
+	done
+}
+
+# until_up SECS CMD...: polls CMD every 0.2 s until it succeeds; 1 once SECS seconds have passed
+# on the clock (within counts polls, which runs long when CMD itself is slow under TCG).
+until_up() {
+	local end
+	end=$(awk -v a="$(up)" -v s="$1" 'BEGIN { printf "%.2f", a + s }')
+	shift
+	until "$@"; do
+		awk -v a="$(up)" -v e="$end" 'BEGIN { exit !(a >= e) }' && return 1
+		sleep 0.2
+	done
+}
