@@ -317,6 +317,14 @@ initiator_config_set(struct initiator_config *cfg, const char *key, const char *
 		}
 	} else if (!strcmp(key, "export.kernel_nbd")) {
 		r = conf_parse_bool(value, &cfg->kernel_nbd, msg, msg_size);
+	} else if (!strcmp(key, "export.kernel_nbd.transport")) {
+		if (!strcmp(value, "unix") || !strcmp(value, "tcp")) {
+			cfg->kernel_nbd_tcp = !strcmp(value, "tcp");
+			r = 0;
+		} else {
+			snprintf(msg, msg_size, "'%s': unix or tcp", value);
+			r = -EINVAL;
+		}
 	} else if (!strcmp(key, "export.ublk")) {
 		/* repeatable: each line adds one device */
 		if (cfg->nublk == INITIATOR_MAX_UBLK) {

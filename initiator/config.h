@@ -99,6 +99,7 @@ struct initiator_config {
 	char socket_dir[INITIATOR_PATH_MAX];     /* export.nbd.socket_dir (/run/ballast) */
 	char nbd_tcp[INITIATOR_HOST_MAX + 8];    /* export.nbd.tcp HOST:PORT or "" */
 	bool kernel_nbd;                         /* export.kernel_nbd */
+	bool kernel_nbd_tcp;                     /* export.kernel_nbd.transport = tcp (unix) */
 	struct initiator_ublk_spec ublk[INITIATOR_MAX_UBLK]; /* --ublk / export.ublk (repeatable) */
 	size_t nublk;
 	bool ublk_recovery;                      /* export.ublk.recovery (Yes): user recovery */

@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -179,6 +180,46 @@ listen_tcp(struct listener *l, const char *host, uint16_t port, char *msg, size_
 	snprintf(l->where, sizeof(l->where), ss.ss_family == AF_INET6 ? "tcp:[%s]:%u" : "tcp:%s:%u",
 		 h, bound);
 	return 0;
+}
+
+/*
+ * The kernel nbd client's socket and ours: a unix socketpair, or with tcp a connected pair over
+ * loopback TCP (accepted from a one-shot listener on 127.0.0.1:0), TCP_NODELAY on both ends.
+ * sv[0] goes to the kernel, sv[1] is ours. Control plane. Returns 0 or -errno.
+ */
+static int
+kernel_sock_pair(bool tcp, int sv[2])
+{
+	if (!tcp)
+		return socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 ? -errno : 0;
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sa);
+	int one = 1, err = 0;
+	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	sv[0] = sv[1] = -1;
+	if (lfd < 0)
+		return -errno;
+	if (bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 1) < 0 ||
+	    getsockname(lfd, (struct sockaddr *)&sa, &sl) < 0)
+		goto fail;
+	sv[0] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (sv[0] < 0 || connect(sv[0], (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		goto fail;
+	sv[1] = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (sv[1] < 0)
+		goto fail;
+	close(lfd);
+	setsockopt(sv[0], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(sv[1], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return 0;
+fail:
+	err = -errno;
+	close(lfd);
+	for (int i = 0; i < 2; i++)
+		if (sv[i] >= 0)
+			close(sv[i]);
+	sv[0] = sv[1] = -1;
+	return err;
 }
 
 static struct client *
@@ -398,8 +439,12 @@ initiator_export_new(const struct initiator_export_config *ec, struct initiator_
 				goto fail;
 			}
 			int sv[2];
-			if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
-				r = fail_msg(msg, msg_size, -errno, "socketpair for", sp->spec);
+			r = kernel_sock_pair(cfg->kernel_nbd_tcp, sv);
+			if (r < 0) {
+				fail_msg(msg, msg_size, r,
+					 cfg->kernel_nbd_tcp ? "loopback TCP pair for"
+								: "socketpair for",
+					 sp->spec);
 				goto fail;
 			}
 			const struct initiator_nbd_export *x = &e->exports[def];

@@ -51,3 +51,6 @@ EXTRA_DIST += tests/kernel/bench-ublk.sh
 # run it by hand (doc/oom-safety.md).
 KERNEL_TESTS += tests/kernel/writeback-ublk.sh
 EXTRA_DIST += tests/kernel/swap-ublk.sh
+
+# ballastd-nbd.sh over a loopback TCP pair (export.kernel_nbd.transport=tcp)
+KERNEL_TESTS += tests/kernel/ballastd-nbd-tcp.sh

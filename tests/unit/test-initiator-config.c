@@ -91,6 +91,20 @@ test_keys(void)
 	CU_ASSERT_EQUAL(c.replacement_timeout, -1);
 	CU_ASSERT_EQUAL(initiator_config_set(&c, "node.session.reopen_max", "-1", msg, sizeof(msg)),
 			-ERANGE);
+	/* the kernel nbd transport and the reclaim watchdog */
+	CU_ASSERT_FALSE(c.kernel_nbd_tcp);
+	CU_ASSERT_EQUAL(initiator_config_set(&c, "export.kernel_nbd.transport", "tcp", msg,
+					     sizeof(msg)),
+			0);
+	CU_ASSERT_TRUE(c.kernel_nbd_tcp);
+	CU_ASSERT_EQUAL(initiator_config_set(&c, "export.kernel_nbd.transport", "udp", msg,
+					     sizeof(msg)),
+			-EINVAL);
+	CU_ASSERT_EQUAL(c.watchdog_ms, 2000);
+	CU_ASSERT_EQUAL(initiator_config_set(&c, "reserve.watchdog_ms", "0", msg, sizeof(msg)), 0);
+	CU_ASSERT_EQUAL(c.watchdog_ms, 0);
+	CU_ASSERT_EQUAL(initiator_config_set(&c, "reserve.watchdog_ms", "100", msg, sizeof(msg)),
+			-ERANGE);
 	/* errors */
 	CU_ASSERT_EQUAL(initiator_config_set(&c, "node.bogus", "1", msg, sizeof(msg)), -ENOENT);
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "unknown key"));
