@@ -54,3 +54,8 @@ EXTRA_DIST += tests/kernel/swap-ublk.sh
 
 # ballastd-nbd.sh over a loopback TCP pair (export.kernel_nbd.transport=tcp)
 KERNEL_TESTS += tests/kernel/ballastd-nbd-tcp.sh
+
+# cgroup v2 (issue 7, run 3 on v2; the hosts have no v2 memory controller): ballastd and a hog
+# in one memory cgroup in the guest, kernel nbd (unix socketpair) and nbd-client over TCP with
+# sock_reserve; stall (memory.high) and kill (memory.max) phases. About 60 s of VM.
+KERNEL_TESTS += tests/kernel/cgroup2-neighbour.sh
