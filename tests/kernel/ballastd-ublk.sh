@@ -33,10 +33,7 @@
 # BALLASTD_ARGS adds options to ballastd in the guest, BALLAST_TARGETD_ARGS to ballast-targetd.
 . "$(dirname "$0")/common.sh"
 
-ballastd=${BALLASTD:-$top_builddir/ballastd}
-targetd=${BALLAST_TARGETD:-$top_builddir/ballast-targetd}
-kt_works "$ballastd" || kt_skip "ballastd is not usable yet ($ballastd --help fails)"
-kt_works "$targetd" || kt_skip "ballast-targetd is not usable yet ($targetd --help fails)"
+kt_daemons
 kt_init
 
 TRIPWIRE=${TRIPWIRE:-$top_builddir/tests/support/.libs/libtripwire.so}

@@ -12,10 +12,7 @@
 # BENCH_RUNTIME (seconds per job, default 6) and BENCH_SIZE (fio region, default 128M).
 . "$(dirname "$0")/common.sh"
 
-ballastd=${BALLASTD:-$top_builddir/ballastd}
-targetd=${BALLAST_TARGETD:-$top_builddir/ballast-targetd}
-kt_works "$ballastd" || kt_skip "ballastd is not usable ($ballastd --help fails)"
-kt_works "$targetd" || kt_skip "ballast-targetd is not usable ($targetd --help fails)"
+kt_daemons
 FIO=$(command -v fio) || kt_skip "fio not installed"
 kt_init
 kt_ublk_module

@@ -33,10 +33,7 @@
 # not asserted. VM bound V2_TIMEOUT s (300).
 . "$(dirname "$0")/common.sh"
 
-ballastd=${BALLASTD:-$top_builddir/ballastd}
-targetd=${BALLAST_TARGETD:-$top_builddir/ballast-targetd}
-kt_works "$ballastd" || kt_skip "ballastd is not usable yet ($ballastd --help fails)"
-kt_works "$targetd" || kt_skip "ballast-targetd is not usable yet ($targetd --help fails)"
+kt_daemons
 kt_init
 memhog=$(kt_helper memhog)
 

@@ -96,6 +96,15 @@ kt_works() {
 	[ -x "$1" ] && "$1" --help >/dev/null 2>&1
 }
 
+# kt_daemons: sets ballastd and targetd (the built daemons, or BALLASTD / BALLAST_TARGETD) and
+# skips unless both answer --help.
+kt_daemons() {
+	ballastd=${BALLASTD:-$top_builddir/ballastd}
+	targetd=${BALLAST_TARGETD:-$top_builddir/ballast-targetd}
+	kt_works "$ballastd" || kt_skip "ballastd is not usable ($ballastd --help fails)"
+	kt_works "$targetd" || kt_skip "ballast-targetd is not usable ($targetd --help fails)"
+}
+
 # kt_bg_ready NAME CMD...: start a daemon that reports readiness on descriptor 3
 # (give it --ready-fd 3) in the background, output in $KT_TMP/NAME.log; wait up
 # to 20 s for its first ready line. KT_READY holds the lines it wrote,

@@ -11,10 +11,7 @@
 # BALLASTD_ARGS / BALLAST_TARGETD_ARGS add options to the daemons (e.g. "--log-level debug").
 . "$(dirname "$0")/common.sh"
 
-ballastd=${BALLASTD:-$top_builddir/ballastd}
-targetd=${BALLAST_TARGETD:-$top_builddir/ballast-targetd}
-kt_works "$ballastd" || kt_skip "ballastd is not usable yet ($ballastd --help fails)"
-kt_works "$targetd" || kt_skip "ballast-targetd is not usable yet ($targetd --help fails)"
+kt_daemons
 kt_init
 
 iqn=iqn.2025-01.org.ballast.test:nbd-client

@@ -43,10 +43,7 @@
 # hog, bounds and checks; the qemu-nbd anchor is an NBD run and is skipped (WB_ANCHOR=1 adds it).
 . "$(dirname "$0")/common.sh"
 
-ballastd=${BALLASTD:-$top_builddir/ballastd}
-targetd=${BALLAST_TARGETD:-$top_builddir/ballast-targetd}
-kt_works "$ballastd" || kt_skip "ballastd is not usable yet ($ballastd --help fails)"
-kt_works "$targetd" || kt_skip "ballast-targetd is not usable yet ($targetd --help fails)"
+kt_daemons
 command -v debugfs >/dev/null || kt_skip "debugfs (e2fsprogs) not installed"
 kt_init
 memhog=$(kt_helper memhog)
