@@ -481,6 +481,8 @@ now_ms(void)
  * initiator_ublk_exports_swap_update(), which warn once per change.
  */
 #define SWAP_CHECK_MS 3000
+/* Stats files of dead ballastds are swept at startup once this old (s). */
+#define STATS_SWEEP_AGE_S 600
 
 static void
 swap_check(struct initiator_export *exp, struct initiator_ublk_exports *ux)
@@ -700,7 +702,10 @@ run_daemon(struct initiator_config *cfg)
 			 fua_mode(&luns[i]), li->read_only ? ", write protected" : "");
 	}
 
-	/* reserves */
+	/* reserves; first the stats files of ballastds killed long ago (they sit in memory) */
+	r = netreserve_stats_sweep(NULL, "ballastd", STATS_SWEEP_AGE_S);
+	if (r > 0)
+		log_info("removed %d stats file(s) of dead ballastd processes from /dev/shm", r);
 	struct netreserve_config nc;
 	if (netreserve_stats_path(path, sizeof(path), "ballastd") < 0 ||
 	    netreserve_stats_create(&stats, path, "ballastd", 1,

@@ -109,6 +109,15 @@ struct netreserve_stats_region {
 int netreserve_stats_path(char *buf, size_t len, const char *name);
 
 /*
+ * Removes the stats files that daemons killed without a chance to unlink them left in dir
+ * (NULL: "/dev/shm", where they take memory): "ballast-<name>-<pid>" whose pid no longer
+ * exists and whose file was last modified at least min_age_s seconds ago (a test may still be
+ * reading a daemon it has just killed). Regular files only, never through a symlink. Control
+ * plane (may allocate). Returns how many were removed, or -errno when dir cannot be read.
+ */
+int netreserve_stats_sweep(const char *dir, const char *name, unsigned int min_age_s);
+
+/*
  * Creates the region: a file at path (created 0644, truncated, never through a symlink:
  * -ELOOP; unlinked again by _destroy) or,
  * with path NULL, anonymous shared memory. Sized for max_rings rings and max_conns connections

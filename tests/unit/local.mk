@@ -5,7 +5,7 @@ UNIT_COMMON = tests/unit/test-pdu tests/unit/test-sn tests/unit/test-text \
 	tests/unit/test-crc32c tests/unit/test-chap tests/unit/test-conf tests/unit/test-log
 UNIT_NETRESERVE = tests/unit/test-netreserve-pool tests/unit/test-netreserve-bufring \
 	tests/unit/test-netreserve-footprint tests/unit/test-netreserve-protect \
-	tests/unit/test-netreserve-watchdog
+	tests/unit/test-netreserve-watchdog tests/unit/test-netreserve-stats
 UNIT_TARGET = tests/unit/test-target-scsi
 UNIT_INITIATOR = tests/unit/test-initiator-nbd
 UNIT_INITIATOR += tests/unit/test-initiator-config tests/unit/test-initiator-scsi
@@ -51,6 +51,9 @@ tests_unit_test_netreserve_protect_LDADD = $(NETRESERVE_LIBS) $(COMMON_LIBS) $(C
 tests_unit_test_netreserve_watchdog_SOURCES = tests/unit/test-netreserve-watchdog.c
 tests_unit_test_netreserve_watchdog_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_netreserve_watchdog_LDADD = $(NETRESERVE_LIBS) $(COMMON_LIBS) $(CUNIT_LIBS)
+tests_unit_test_netreserve_stats_SOURCES = tests/unit/test-netreserve-stats.c
+tests_unit_test_netreserve_stats_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_netreserve_stats_LDADD = $(NETRESERVE_LIBS) $(COMMON_LIBS) $(CUNIT_LIBS)
 
 tests_unit_test_target_scsi_SOURCES = tests/unit/test-target-scsi.c
 tests_unit_test_target_scsi_CFLAGS = $(UNIT_CFLAGS)
