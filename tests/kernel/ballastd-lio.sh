@@ -55,37 +55,10 @@ say "LIO target $TIQN on 127.0.0.1:3260 ($(head -n1 $C/version 2>/dev/null))"
 # attach [ballastd options]: start ballastd, wait for its nbd device; sets DEV, BPID.
 LUN=0
 attach() {
-	local i=0 s
-	ballastd -f --portal 127.0.0.1:3260 --target "$TIQN" --lun $LUN --nbd kernel \
-		--initiator-name "$INAME" $BALLASTD_ARGS "$@" >>/tmp/ballastd.log 2>&1 &
-	BPID=$!
-	DEV=""
-	while [ -z "$DEV" ]; do
-		for s in /sys/block/nbd*; do
-			[ -e "$s/pid" ] && [ "$(cat "$s/size")" != 0 ] && DEV=/dev/${s##*/}
-		done
-		[ -n "$DEV" ] && break
-		kill -0 $BPID 2>/dev/null || { cat /tmp/ballastd.log; fail "ballastd exited"; }
-		[ $i -lt 300 ] || { cat /tmp/ballastd.log; fail "no nbd device connected after 30 s"; }
-		sleep 0.1
-		i=$((i + 1))
-	done
-	say "ballastd (pid $BPID) attached $DEV to LIO: $(blockdev --getsize64 "$DEV") bytes"
+	ballastd_attach --portal 127.0.0.1:3260 --target "$TIQN" --lun $LUN \
+		--initiator-name "$INAME" $BALLASTD_ARGS "$@"
 }
-
-detach() {
-	local i=0 rc
-	kill -TERM $BPID
-	wait $BPID
-	rc=$?
-	[ $rc = 0 ] || { cat /tmp/ballastd.log; fail "ballastd exited $rc on SIGTERM"; }
-	while [ -e "/sys/block/${DEV#/dev/}/pid" ]; do
-		[ $i -lt 100 ] || fail "$DEV still connected after ballastd exited"
-		sleep 0.1
-		i=$((i + 1))
-	done
-	say "detached $DEV"
-}
+detach() { ballastd_detach; }
 
 say "== discovery"
 ballastd discover --portal 127.0.0.1:3260 --initiator-name "$INAME" >/tmp/discover.log 2>&1 ||

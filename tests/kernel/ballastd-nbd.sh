@@ -20,39 +20,10 @@ cat >"$KT_TMP/guest.sh" <<'EOT'
 
 # attach: start ballastd, wait until it connected an nbd device; sets DEV, BPID.
 attach() {
-	local i=0 s
-	ballastd -f --portal "$HOST_IP:$ISCSI_PORT" --target "$IQN" --nbd kernel \
-		--initiator-name iqn.2025-01.org.ballast:kernel-guest $BALLASTD_ARGS \
-		>>/tmp/ballastd.log 2>&1 &
-	BPID=$!
-	DEV=""
-	while [ -z "$DEV" ]; do
-		for s in /sys/block/nbd*; do
-			[ -e "$s/pid" ] && [ "$(cat "$s/size")" != 0 ] && DEV=/dev/${s##*/}
-		done
-		[ -n "$DEV" ] && break
-		kill -0 $BPID 2>/dev/null || { cat /tmp/ballastd.log; fail "ballastd exited"; }
-		[ $i -lt 300 ] || { cat /tmp/ballastd.log; fail "no nbd device connected after 30 s"; }
-		sleep 0.1
-		i=$((i + 1))
-	done
-	say "ballastd (pid $BPID) attached $DEV: $(blockdev --getsize64 "$DEV") bytes"
+	ballastd_attach --portal "$HOST_IP:$ISCSI_PORT" --target "$IQN" \
+		--initiator-name iqn.2025-01.org.ballast:kernel-guest $BALLASTD_ARGS
 }
-
-# detach: SIGTERM ballastd; it must exit 0 and the device must disconnect.
-detach() {
-	local i=0 rc
-	kill -TERM $BPID
-	wait $BPID
-	rc=$?
-	[ $rc = 0 ] || { cat /tmp/ballastd.log; fail "ballastd exited $rc on SIGTERM"; }
-	while [ -e "/sys/block/${DEV#/dev/}/pid" ]; do
-		[ $i -lt 100 ] || fail "$DEV still connected after ballastd exited"
-		sleep 0.1
-		i=$((i + 1))
-	done
-	say "detached $DEV"
-}
+detach() { ballastd_detach; }
 
 mods nbd || fail "nbd module"
 attach

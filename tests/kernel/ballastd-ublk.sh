@@ -201,21 +201,7 @@ step "tree after restart" 90 fs_verify
 N=120
 BASE=$((192 << 8)) # 4 KiB block 49152 = 192 MiB
 dd if=/dev/urandom of=/run/src bs=4096 count=$N 2>/dev/null
-: >/run/acked
-: >/run/failed
-(
-	i=0
-	while [ $i -lt $N ]; do
-		if dd if=/run/src of=/dev/ublkb0 bs=4096 skip=$i seek=$((BASE + i)) count=1 \
-			oflag=direct conv=notrunc,fsync 2>/dev/null; then
-			echo $i >>/run/acked
-		else
-			echo $i >>/run/failed
-		fi
-		i=$((i + 1))
-	done
-) &
-WRITER=$!
+acked_writer /dev/ublkb0 $BASE $N
 within 90 lines_ge /run/acked 30 ||
 	fail "step 'first 30 raw writes' hung: $(wc -l </run/acked) acknowledged after 90s"
 kill -KILL $BPID
@@ -236,16 +222,7 @@ bwait $WRITER 90 || fail "step 'raw writer' hung: $(wc -l </run/acked) of $N ack
 [ ! -s /run/failed ] || fail "writer saw errors for blocks: $(tr '\n' ' ' </run/failed)"
 [ "$(wc -l </run/acked)" = $N ] || fail "only $(wc -l </run/acked) of $N writes acknowledged"
 echo 3 >/proc/sys/vm/drop_caches
-verify_acked() {
-	local i a b bad=0
-	for i in $(cat /run/acked); do
-		a=$(dd if=/run/src bs=4096 skip=$i count=1 2>/dev/null | sha256sum)
-		b=$(dd if=/dev/ublkb0 bs=4096 skip=$((BASE + i)) count=1 iflag=direct 2>/dev/null | sha256sum)
-		[ "$a" = "$b" ] || { say "block $i lost"; bad=$((bad + 1)); }
-	done
-	[ $bad = 0 ] || { say "$bad acknowledged writes lost"; return 1; }
-}
-step "verify acknowledged blocks" 90 verify_acked
+step "verify acknowledged blocks" 90 verify_acked /dev/ublkb0 $BASE
 say "B: all $N acknowledged writes intact ($acked_at_kill before the kill)"
 step "tree after recovery" 90 fs_verify
 ballastd ctl $CTL status >/run/status.c || fail "ctl status"

@@ -126,21 +126,7 @@ sha_before=$(sha256sum </mnt/before)
 # Raw writer: each write is O_DIRECT + fsync and counts as acknowledged only when dd succeeded.
 N=160
 dd if=/dev/urandom of=/run/src bs=4096 count=$N 2>/dev/null
-: >/run/acked
-: >/run/failed
-(
-	i=0
-	while [ $i -lt $N ]; do
-		if dd if=/run/src of=$DEV bs=4096 skip=$i seek=$((8192 + i)) count=1 \
-			oflag=direct conv=notrunc,fsync 2>/dev/null; then
-			echo $i >>/run/acked
-		else
-			echo $i >>/run/failed
-		fi
-		i=$((i + 1))
-	done
-) &
-WRITER=$!
+acked_writer $DEV 8192 $N
 within 60 lines_ge /run/acked 40 ||
 	fail "step 'first 40 raw writes' hung: $(wc -l </run/acked) acknowledged after 60s"
 # The server now holds the writer's next WRITE unexecuted and unacknowledged: kill it with
@@ -186,16 +172,7 @@ bwait $WRITER 60 || fail "step 'raw writer' hung: $(wc -l </run/acked) of $N ack
 step "write /mnt/after" 30 dd if=/dev/urandom of=/mnt/after bs=64K count=16 2>/dev/null
 step "sync after recovery" 30 sync
 echo 3 >/proc/sys/vm/drop_caches
-verify_acked() {
-	local i a b bad=0
-	for i in $(cat /run/acked); do
-		a=$(dd if=/run/src bs=4096 skip=$i count=1 2>/dev/null | sha256sum)
-		b=$(dd if=$DEV bs=4096 skip=$((8192 + i)) count=1 iflag=direct 2>/dev/null | sha256sum)
-		[ "$a" = "$b" ] || { say "block $i lost"; bad=$((bad + 1)); }
-	done
-	[ $bad = 0 ] || { say "$bad acknowledged writes lost"; return 1; }
-}
-step "verify acknowledged blocks" 60 verify_acked
+step "verify acknowledged blocks" 60 verify_acked $DEV 8192
 say "B: all $N acknowledged writes intact ($acked_at_kill before the kill, block $held_blk reissued)"
 [ "$(sha256sum </mnt/before)" = "$sha_before" ] || fail "file written before the kill changed"
 step umount 30 umount /mnt

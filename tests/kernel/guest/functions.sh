@@ -299,3 +299,71 @@ until_up() {
 		sleep 0.2
 	done
 }
+
+# acked_writer DEV BASE N: in the background (pid in WRITER), writes 4 KiB block i of /run/src
+# to block BASE + i of DEV for i = 0 .. N-1, each O_DIRECT and fsync'd, and lists i in
+# /run/acked once the write was acknowledged, in /run/failed when it failed.
+acked_writer() {
+	: >/run/acked
+	: >/run/failed
+	(
+		i=0
+		while [ $i -lt "$3" ]; do
+			if dd if=/run/src of="$1" bs=4096 skip=$i seek=$(($2 + i)) count=1 \
+				oflag=direct conv=notrunc,fsync 2>/dev/null; then
+				echo $i >>/run/acked
+			else
+				echo $i >>/run/failed
+			fi
+			i=$((i + 1))
+		done
+	) &
+	WRITER=$!
+}
+
+# verify_acked DEV BASE: every block listed in /run/acked reads back from DEV as acked_writer
+# wrote it; 1 (naming the lost blocks) otherwise.
+verify_acked() {
+	local i a b bad=0
+	for i in $(cat /run/acked); do
+		a=$(dd if=/run/src bs=4096 skip=$i count=1 2>/dev/null | sha256sum)
+		b=$(dd if="$1" bs=4096 skip=$(($2 + i)) count=1 iflag=direct 2>/dev/null | sha256sum)
+		[ "$a" = "$b" ] || { say "block $i lost"; bad=$((bad + 1)); }
+	done
+	[ $bad = 0 ] || { say "$bad acknowledged writes lost"; return 1; }
+}
+
+# ballastd_attach ARGS...: starts `ballastd -f --nbd kernel ARGS` (log /tmp/ballastd.log) and
+# waits up to 30 s until it connected an nbd device; sets DEV and BPID. Calls fail.
+ballastd_attach() {
+	local i=0 s
+	ballastd -f --nbd kernel "$@" >>/tmp/ballastd.log 2>&1 &
+	BPID=$!
+	DEV=""
+	while [ -z "$DEV" ]; do
+		for s in /sys/block/nbd*; do
+			[ -e "$s/pid" ] && [ "$(cat "$s/size")" != 0 ] && DEV=/dev/${s##*/}
+		done
+		[ -n "$DEV" ] && break
+		kill -0 $BPID 2>/dev/null || { cat /tmp/ballastd.log; fail "ballastd exited"; }
+		[ $i -lt 300 ] || { cat /tmp/ballastd.log; fail "no nbd device connected after 30 s"; }
+		sleep 0.1
+		i=$((i + 1))
+	done
+	say "ballastd (pid $BPID) attached $DEV: $(blockdev --getsize64 "$DEV") bytes"
+}
+
+# ballastd_detach: SIGTERM ballastd (BPID); it must exit 0 and DEV must disconnect.
+ballastd_detach() {
+	local i=0 rc
+	kill -TERM $BPID
+	wait $BPID
+	rc=$?
+	[ $rc = 0 ] || { cat /tmp/ballastd.log; fail "ballastd exited $rc on SIGTERM"; }
+	while [ -e "/sys/block/${DEV#/dev/}/pid" ]; do
+		[ $i -lt 100 ] || fail "$DEV still connected after ballastd exited"
+		sleep 0.1
+		i=$((i + 1))
+	done
+	say "detached $DEV"
+}
