@@ -1074,19 +1074,26 @@ initiator_export_swap_update(struct initiator_export *e, const char *swaps, size
 			continue;
 		char dev[32];
 		snprintf(dev, sizeof(dev), "/dev/nbd%d", l->kernel_index);
-		bool on = initiator_swaps_has(swaps, len, dev);
-		if (on != l->swap) {
-			l->swap = on;
-			if (on)
-				log_warn("/dev/nbd%d (lun %s) is now SWAP: swapping through a userspace "
-					 "NBD server can deadlock under memory pressure (sockets "
-					 "cannot reach the kernel's memalloc reserves); use the kernel "
-					 "iSCSI initiator for swap (see doc/oom-safety.md)",
-					 l->kernel_index, e->exports[l->default_export].name);
-			else
-				log_notice("/dev/nbd%d is no longer swap", l->kernel_index);
-		}
-		nswap += on;
+		nswap += initiator_swap_watch(swaps, len, dev, e->exports[l->default_export].name,
+					      &l->swap);
 	}
 	return nswap;
+}
+
+bool
+initiator_swap_watch(const char *swaps, size_t len, const char *dev, const char *lun, bool *swap)
+{
+	bool on = initiator_swaps_has(swaps, len, dev);
+	if (on != *swap) {
+		*swap = on;
+		if (on)
+			log_warn("%s (lun %s) is now SWAP: swapping through a userspace initiator "
+				 "can deadlock under memory pressure (sockets cannot reach the "
+				 "kernel's memalloc reserves); use the kernel iSCSI initiator for "
+				 "swap (see doc/oom-safety.md)",
+				 dev, lun);
+		else
+			log_notice("%s is no longer swap", dev);
+	}
+	return on;
 }

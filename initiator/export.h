@@ -87,6 +87,15 @@ int initiator_export_swap_update(struct initiator_export *e, const char *swaps, 
  */
 bool initiator_swaps_has(const char *swaps, size_t len, const char *dev);
 
+/*
+ * The swap watch of one device (kernel nbd or ublk): whether /proc/swaps' text names dev (or
+ * a partition of it); when that differs from *swap, *swap is updated and the change logged
+ * once: a warning naming dev and lun that points to the kernel initiator, or a notice that it
+ * is no longer swap. Returns the new state. No allocation.
+ */
+bool initiator_swap_watch(const char *swaps, size_t len, const char *dev, const char *lun,
+			  bool *swap);
+
 /* Render exports and clients as text lines ("... swap yes /dev/nbdN" on swapped kernel
  * devices) into buf. */
 int initiator_export_format(const struct initiator_export *e, char *buf, size_t len);

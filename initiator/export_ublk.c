@@ -812,19 +812,10 @@ initiator_ublk_exports_swap_update(struct initiator_ublk_exports *x, const char 
 			continue;
 		char dev[32];
 		snprintf(dev, sizeof(dev), "/dev/ublkb%d", u->id);
-		bool on = initiator_swaps_has(swaps, len, dev);
-		if (on != u->swap) {
-			u->swap = on;
-			if (on)
-				log_warn("%s (lun %llu) is now SWAP: swapping through a userspace "
-					 "initiator can deadlock under memory pressure (sockets "
-					 "cannot reach the kernel's memalloc reserves); use the kernel "
-					 "iSCSI initiator for swap (see doc/oom-safety.md)",
-					 dev, u->lun ? (unsigned long long)u->lun->info.lun : 0ULL);
-			else
-				log_notice("%s is no longer swap", dev);
-		}
-		nswap += on;
+		char lun[24];
+		snprintf(lun, sizeof(lun), "%llu",
+			 u->lun ? (unsigned long long)u->lun->info.lun : 0ULL);
+		nswap += initiator_swap_watch(swaps, len, dev, lun, &u->swap);
 	}
 	return nswap;
 }
